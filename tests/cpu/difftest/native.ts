@@ -1,0 +1,114 @@
+// Builds the native harness (tests/cpu/native/harness.c) with gcc into .cache/difftest/ and
+// runs batches of cases on the host CPU.
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CASE_IN_SIZE, CASE_OUT_SIZE, type CaseResult, type Mode, type TestCase, decodeResult, encodeCase } from "./cases.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = resolve(here, "../../..");
+export const HARNESS_SOURCE = join(REPO_ROOT, "tests/cpu/native/harness.c");
+export const CACHE_DIR = join(REPO_ROOT, ".cache/difftest");
+
+function mtime(p: string): number {
+  try {
+    return statSync(p).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+/** Returns the path of the harness for `mode`, compiling it first if it is missing or stale. */
+export function buildHarness(mode: Mode): string {
+  const out = join(CACHE_DIR, `harness${mode}`);
+  if (mtime(out) >= mtime(HARNESS_SOURCE) && mtime(out) > 0) return out;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  // Build to a private name and rename, so concurrent test processes never see half a file.
+  const tmp = `${out}.${process.pid}.tmp`;
+  const base = [`-m${mode}`, "-O2", "-Wall", "-o", tmp, HARNESS_SOURCE];
+  let r = spawnSync("gcc", [...base, "-static"], { encoding: "utf8" });
+  if (r.status !== 0) r = spawnSync("gcc", base, { encoding: "utf8" });
+  if (r.error) throw new Error(`cannot run gcc to build the ${mode}-bit harness: ${r.error.message}`);
+  if (r.status !== 0) {
+    const hint = mode === 32 ? " (32-bit builds need gcc-multilib: apt-get install gcc-multilib)" : "";
+    throw new Error(`gcc failed to build the ${mode}-bit harness${hint}:\n${r.stderr}`);
+  }
+  renameSync(tmp, out);
+  return out;
+}
+
+function encodeAll(cases: readonly TestCase[]): Uint8Array {
+  const buf = new Uint8Array(cases.length * CASE_IN_SIZE);
+  for (let i = 0; i < cases.length; i++) encodeCase(cases[i]!, buf, i * CASE_IN_SIZE);
+  return buf;
+}
+
+function decodeAll(out: Uint8Array, cases: readonly TestCase[], stderr: string): CaseResult[] {
+  if (out.length !== cases.length * CASE_OUT_SIZE) {
+    throw new Error(`native harness returned ${out.length} bytes for ${cases.length} cases (stderr: ${stderr.trim()})`);
+  }
+  const res: CaseResult[] = [];
+  for (let i = 0; i < cases.length; i++) {
+    const r = decodeResult(out, i * CASE_OUT_SIZE);
+    if (r.id !== cases[i]!.id >>> 0) throw new Error(`native harness: result ${i} has id ${r.id}, expected ${cases[i]!.id}`);
+    res.push(r);
+  }
+  return res;
+}
+
+/** Runs the cases (all of one mode) on the host CPU, synchronously. */
+export function runNativeSync(mode: Mode, cases: readonly TestCase[]): CaseResult[] {
+  if (cases.length === 0) return [];
+  const exe = buildHarness(mode);
+  const r = spawnSync(exe, [], { input: encodeAll(cases), maxBuffer: cases.length * CASE_OUT_SIZE + 1024 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`native harness exited with ${r.status ?? r.signal}: ${r.stderr}`);
+  return decodeAll(r.stdout, cases, String(r.stderr));
+}
+
+let tmpCounter = 0;
+
+/**
+ * Starts the harness on a batch in the background (input and output go through temporary
+ * files, so the child runs while this thread is busy emulating) and returns a promise of
+ * the results.
+ */
+export function startNative(mode: Mode, cases: readonly TestCase[]): Promise<CaseResult[]> {
+  if (cases.length === 0) return Promise.resolve([]);
+  const exe = buildHarness(mode);
+  const stem = join(tmpdir(), `tsxen-difftest-${process.pid}-${tmpCounter++}`);
+  const inPath = `${stem}.in`;
+  const outPath = `${stem}.out`;
+  writeFileSync(inPath, encodeAll(cases));
+  const inFd = openSync(inPath, "r");
+  const outFd = openSync(outPath, "w");
+  const child = spawn(exe, [], { stdio: [inFd, outFd, "pipe"] });
+  closeSync(inFd);
+  closeSync(outFd);
+  let stderr = "";
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (s: string) => {
+    stderr += s;
+  });
+  return new Promise((resolvePromise, reject) => {
+    const cleanup = () => {
+      for (const p of [inPath, outPath]) if (existsSync(p)) rmSync(p, { force: true });
+    };
+    child.on("error", (e) => {
+      cleanup();
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      try {
+        if (code !== 0) throw new Error(`native harness exited with ${code ?? signal}: ${stderr}`);
+        resolvePromise(decodeAll(readFileSync(outPath), cases, stderr));
+      } catch (e) {
+        reject(e);
+      } finally {
+        cleanup();
+      }
+    });
+  });
+}
