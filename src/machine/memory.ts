@@ -16,6 +16,8 @@
 // There is no MMIO on the bare machine: every access outside RAM reads all ones and writes are
 // dropped, as on a PC bus with nothing decoding the address.
 
+import type { PhysicalMemory } from "../x86/bus.ts";
+
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 export const MIN_RAM_BYTES = 2 * 1024 * 1024;
@@ -23,7 +25,7 @@ export const MIN_RAM_BYTES = 2 * 1024 * 1024;
 export const MAX_RAM_BYTES = 3 * 1024 * 1024 * 1024;
 const WASM_PAGE = 65536;
 
-export class MachineMemory {
+export class MachineMemory implements PhysicalMemory {
   readonly wasm: WebAssembly.Memory;
   /** Bytes of RAM (the CPU's `ramBytes`); the views may extend past it to a 64 KiB boundary. */
   readonly ramBytes: number;
@@ -52,12 +54,12 @@ export class MachineMemory {
   }
 
   /** MMIO read of an address outside RAM: nothing answers, the bus floats high. */
-  mmioRead(_addr: number, size: number): number {
+  mmioRead(_addr: number, size: 1 | 2 | 4): number {
     return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
   }
 
   /** MMIO write outside RAM: dropped. */
-  mmioWrite(_addr: number, _size: number, _value: number): void {}
+  mmioWrite(_addr: number, _size: 1 | 2 | 4, _value: number): void {}
 
   /** True when [addr, addr + length) lies wholly in RAM. */
   contains(addr: number, length: number): boolean {
