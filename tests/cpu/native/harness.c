@@ -202,6 +202,13 @@ static void leave_case(ucontext_t *uc) {
 }
 
 static void handler(int signo, siginfo_t *si, void *ctx) {
+  /* The kernel does not clear AC for a handler; a snippet's popf may have set it, and with
+   * CR0.AM an unaligned access here would raise #AC while SIGBUS is blocked. */
+#if defined(__x86_64__)
+  __asm__ volatile("pushfq; andq $~0x40000, (%%rsp); popfq" ::: "memory", "cc");
+#else
+  __asm__ volatile("pushfl; andl $~0x40000, (%%esp); popfl" ::: "memory", "cc");
+#endif
   ucontext_t *uc = (ucontext_t *)ctx;
   greg_t *g = uc->uc_mcontext.gregs;
   if (signo == SIGALRM) {
