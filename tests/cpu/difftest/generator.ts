@@ -205,11 +205,10 @@ class Builder {
   private relOffset = -1; // offset of a J immediate in bytes[]
   private relSize = 0;
   private immValues: { offset: number; size: number }[] = [];
-  private branchTarget = 0;
 
   constructor(
     private readonly rng: Rng,
-    private readonly mode: Mode,
+    mode: Mode,
     private readonly e: OpcodeEntry,
   ) {
     this.is64 = mode === 64;
@@ -687,8 +686,6 @@ class Builder {
       this.setReg(5, bp, 0);
     }
 
-    // Branch targets: an int3 after the snippet, so that taken and not-taken end apart.
-    this.branchTarget = CODE_ADDR; // fixed in finishRelocations once the length is known
     if (m === "popf") {
       const sp = this.regsLo[4]!;
       let v = BigInt(r.u32());
