@@ -1,0 +1,1031 @@
+/**
+ * The x86 processor: a pure engine. It reaches the world only through the PhysicalMemory and
+ * IoPorts it is given, and reports to its owner through exits (like VT-x VM exits).
+ *
+ * Invariants:
+ * - run() never throws. Guest-caused conditions end in an architectural outcome (an exception
+ *   delivered through the guest's IDT, or an exit); an internal bug ends in EXIT_INTERNAL.
+ * - Inside run(), a guest fault unwinds from wherever it is detected to the run loop by
+ *   throwing the preallocated GUEST_FAULT sentinel (the role siglongjmp plays in QEMU); the
+ *   fault's details are in `pending*`. Every instruction performs all checks that can fault
+ *   before it changes architectural state, so unwinding leaves the state as before it.
+ * - TLB entries are a cache of the guest's page tables for the current CR3/CR0/CR4/EFER: a
+ *   write tag is present only when a write needs no walk (page writable for that privilege,
+ *   dirty bit already set, RAM, no decoded code on it). Anything that changes translation
+ *   flushes (CR3, CR0.PG/WP, CR4 paging bits, EFER.NXE, INVLPG).
+ * - A decoded block is used only if its linear address, mode key and physical page all still
+ *   match; a write to a physical page holding decoded code invalidates every block on it
+ *   before the write lands, so self-modifying code sees its own stores.
+ * - Machine memory is addressed as physical addresses below ramBytes; nothing else is RAM.
+ */
+import type { IoPorts, PhysicalMemory } from "./bus.ts";
+import { compileInsn } from "./compile.ts";
+import { FAULT_FETCH, FAULT_NONE, FAULT_TOO_LONG, Insn, decode } from "./decoder.ts";
+import { getArithFlags, setArithFlags } from "./flags.ts";
+import * as S from "./state.ts";
+import { SystemUnit } from "./system.ts";
+
+export const EXIT_NONE = 0;
+/** The instruction budget given to run() is spent. */
+export const EXIT_BUDGET = 1;
+/** HLT executed; the vCPU is halted until an interrupt. */
+export const EXIT_HLT = 2;
+/** An exception whose vector is set in the exception bitmap; see exitInfo. */
+export const EXIT_EXCEPTION = 3;
+export const EXIT_TRIPLE_FAULT = 4;
+/** The owner (or a device callback) called requestExit(). */
+export const EXIT_REQUESTED = 5;
+/** INT n with the INT intercept on; RIP is at the INT instruction, exitInfo.vector = n. */
+export const EXIT_SOFTWARE_INT = 6;
+export const EXIT_CPUID = 7;
+export const EXIT_RDMSR = 8;
+export const EXIT_WRMSR = 9;
+export const EXIT_CR_ACCESS = 10;
+export const EXIT_INVLPG = 11;
+export const EXIT_RDTSC = 12;
+export const EXIT_SYSCALL = 13;
+export const EXIT_IO = 14;
+/** A bug in the emulator itself; exitInfo.message says what. The guest state is as before it. */
+export const EXIT_INTERNAL = 15;
+
+export const EXIT_NAMES = [
+  "none", "budget", "hlt", "exception", "triple-fault", "requested", "software-int", "cpuid",
+  "rdmsr", "wrmsr", "cr-access", "invlpg", "rdtsc", "syscall", "io", "internal",
+];
+
+export interface ExitInfo {
+  reason: number;
+  vector: number;
+  errorCode: number;
+  hasErrorCode: boolean;
+  /** #PF: the faulting linear address. */
+  addressLo: number;
+  addressHi: number;
+  /** Length of the instruction that caused an instruction exit. */
+  instructionLength: number;
+  /** CR number, MSR index, port, ... depending on reason. */
+  qualification: number;
+  message: string;
+}
+
+/** VT-x-like exit controls. */
+export interface ExitControls {
+  /** Bit v set: exception v exits instead of being delivered through the guest's IDT. */
+  exceptionBitmap: number;
+  interceptSoftwareInt: boolean;
+  interceptSyscall: boolean;
+  interceptCpuid: boolean;
+  interceptMsr: boolean;
+  interceptCrWrite: boolean;
+  interceptInvlpg: boolean;
+  interceptRdtsc: boolean;
+  interceptIo: boolean;
+}
+
+export interface CpuOptions {
+  memory: PhysicalMemory;
+  io: IoPorts;
+  /** Where the architectural state lives (one 4 KiB frame); a private buffer if omitted. */
+  state?: Int32Array;
+  /** Time source for RDTSC, in TSC ticks (an integer number). */
+  readTsc?: () => number;
+  /** Called when an external interrupt can be taken; returns the vector, or -1 if none. */
+  acknowledgeInterrupt?: () => number;
+}
+
+/** Thrown inside run() only; never escapes it. */
+export const GUEST_FAULT = { guestFault: true };
+
+const TLB_BITS = 20;
+const TLB_SIZE = 1 << TLB_BITS;
+const TLB_MASK = TLB_SIZE - 1;
+const TLB_INVALID = 1; // never equals a page-aligned tag
+const TLB_LIST_MAX = 1 << 16;
+const BLOCK_CACHE_SIZE = 1 << 16;
+const MAX_BLOCK_INSNS = 64;
+
+export class Block {
+  valid = true;
+  n = 0;
+  readonly fns: (() => number)[] = [];
+  /** offs[i]: byte offset of instruction i from the block start; offs[n]: the block's length. */
+  offs: Int32Array = new Int32Array(0);
+  constructor(
+    readonly lin: number,
+    readonly linHi: number,
+    /** RIP at the block start: closures capture RIP values, so a block is bound to it too. */
+    readonly eipLo: number,
+    readonly eipHi: number,
+    readonly mode: number,
+    readonly phys: number,
+    public phys2: number,
+  ) {}
+}
+
+/** One TLB: tags per access kind, shared high tag and physical page. */
+class Tlb {
+  readonly tagR = new Int32Array(TLB_SIZE).fill(TLB_INVALID);
+  readonly tagW = new Int32Array(TLB_SIZE).fill(TLB_INVALID);
+  readonly tagX = new Int32Array(TLB_SIZE).fill(TLB_INVALID);
+  readonly tagHi = new Int32Array(TLB_SIZE);
+  readonly phys = new Int32Array(TLB_SIZE);
+  readonly global = new Uint8Array(TLB_SIZE);
+  readonly used = new Int32Array(TLB_LIST_MAX);
+  usedCount = 0;
+  overflow = false;
+
+  flush(keepGlobal: boolean): void {
+    if (this.overflow) {
+      if (keepGlobal) {
+        for (let i = 0; i < TLB_SIZE; i++) if (!this.global[i]) this.clear(i);
+      } else {
+        this.tagR.fill(TLB_INVALID);
+        this.tagW.fill(TLB_INVALID);
+        this.tagX.fill(TLB_INVALID);
+        this.global.fill(0);
+      }
+      this.overflow = false;
+      this.usedCount = 0;
+      if (keepGlobal) for (let i = 0; i < TLB_SIZE; i++) if (this.global[i]) this.note(i);
+      return;
+    }
+    let kept = 0;
+    for (let k = 0; k < this.usedCount; k++) {
+      const i = this.used[k];
+      if (keepGlobal && this.global[i] && this.tagR[i] !== TLB_INVALID) this.used[kept++] = i;
+      else this.clear(i);
+    }
+    this.usedCount = kept;
+  }
+
+  clear(i: number): void {
+    this.tagR[i] = TLB_INVALID;
+    this.tagW[i] = TLB_INVALID;
+    this.tagX[i] = TLB_INVALID;
+    this.global[i] = 0;
+  }
+
+  note(i: number): void {
+    if (this.usedCount < TLB_LIST_MAX) this.used[this.usedCount++] = i;
+    else this.overflow = true;
+  }
+}
+
+export function tlbIndex(lin: number, linHi: number): number {
+  return ((lin >>> 12) ^ ((linHi & 0xffff) << 4)) & TLB_MASK;
+}
+
+export class Cpu {
+  readonly s: Int32Array;
+  readonly mem: PhysicalMemory;
+  readonly io: IoPorts;
+  readonly u8: Uint8Array;
+  readonly i32: Int32Array;
+  readonly u16: Uint16Array;
+  readonly dv: DataView;
+  readonly ramBytes: number;
+  readonly sys: SystemUnit;
+  readTsc: () => number;
+  acknowledgeInterrupt: () => number;
+
+  readonly controls: ExitControls = {
+    exceptionBitmap: 0,
+    interceptSoftwareInt: false,
+    interceptSyscall: false,
+    interceptCpuid: false,
+    interceptMsr: false,
+    interceptCrWrite: false,
+    interceptInvlpg: false,
+    interceptRdtsc: false,
+    interceptIo: false,
+  };
+  readonly exitInfo: ExitInfo = {
+    reason: EXIT_NONE, vector: 0, errorCode: 0, hasErrorCode: false, addressLo: 0, addressHi: 0,
+    instructionLength: 0, qualification: 0, message: "",
+  };
+
+  /** Instructions retired since creation. */
+  retired = 0;
+  exitReason = EXIT_NONE;
+
+  // Derived mode, recomputed by updateMode() whenever CS, SS, CR0, EFER or CPL change.
+  code64 = false;
+  /** CS.D: default operand/address size 32 (outside 64-bit mode). */
+  csD = true;
+  /** SS.B: 32-bit stack pointer. */
+  ssB = true;
+  lma = false;
+  cpl = 0;
+  pagingMode = 0; // 0 off, 1 two-level, 2 PAE, 3 four-level
+  modeKey = 0;
+  /** Per segment: 1 when its accesses need no limit or type check (only the base is added). */
+  readonly segFast = new Uint8Array(6);
+  /** Segment bases cached as int32 (low word); high words come from the state in 64-bit mode. */
+  readonly segBase = new Int32Array(8);
+
+  // The active TLB (user or supervisor), switched with CPL.
+  private readonly tlbUser = new Tlb();
+  private readonly tlbSup = new Tlb();
+  tlb: Tlb = this.tlbSup;
+
+  // Decoded blocks.
+  private readonly blockCache: (Block | undefined)[] = new Array(BLOCK_CACHE_SIZE);
+  private readonly pageBlocks = new Map<number, Block[]>();
+  private readonly codePages: Uint8Array;
+  private readonly scratchInsn = new Insn();
+
+  // Pending fault (valid while GUEST_FAULT unwinds).
+  pendingVector = -1;
+  pendingError = 0;
+  pendingHasError = false;
+  pendingAddrLo = 0;
+  pendingAddrHi = 0;
+
+  /** High word of the last 64-bit memory read / of the last computed linear address. */
+  hi = 0;
+  linHi = 0;
+
+  /** Set by devices or the owner to stop run() at the next block boundary. */
+  private exitRequested = false;
+  /** True when something must be looked at between blocks (events, single-step, shadow). */
+  eventCheck = true;
+  private injected: { vector: number; kind: number; error: number; hasError: boolean } | null = null;
+  irqLine = false;
+
+  constructor(opts: CpuOptions) {
+    this.mem = opts.memory;
+    this.io = opts.io;
+    this.s = opts.state ?? new Int32Array(S.STATE_WORDS);
+    const buf = opts.memory.u8.buffer;
+    const off = opts.memory.u8.byteOffset;
+    this.u8 = opts.memory.u8;
+    this.ramBytes = opts.memory.ramBytes;
+    this.i32 = new Int32Array(buf, off, this.ramBytes >>> 2);
+    this.u16 = new Uint16Array(buf, off, this.ramBytes >>> 1);
+    this.dv = new DataView(buf, off, this.ramBytes);
+    this.codePages = new Uint8Array(Math.ceil(this.ramBytes / 4096));
+    this.readTsc = opts.readTsc ?? (() => this.retired);
+    this.acknowledgeInterrupt = opts.acknowledgeInterrupt ?? (() => -1);
+    this.sys = new SystemUnit(this);
+    this.reset();
+  }
+
+  // ---------------------------------------------------------------- state helpers
+
+  reset(): void {
+    const s = this.s;
+    s.fill(0);
+    s[S.RIP_LO] = 0xfff0;
+    s[S.FLAGS] = 2;
+    setArithFlags(s, 0);
+    s[S.CR0] = S.CR0_ET | S.CR0_CD | S.CR0_NW;
+    s[S.REG_EDX * 2] = 0x600;
+    for (let seg = 0; seg < 6; seg++) this.loadSegmentRaw(seg, 0, 0, 0xffff, 0x93);
+    this.loadSegmentRaw(S.SEG_CS, 0xf000, 0xffff0000 | 0, 0xffff, 0x9b);
+    this.loadSegmentRaw(S.SEG_LDTR, 0, 0, 0xffff, 0x82);
+    this.loadSegmentRaw(S.SEG_TR, 0, 0, 0xffff, 0x8b);
+    s[S.GDTR_LIMIT] = 0xffff;
+    s[S.IDTR_LIMIT] = 0xffff;
+    s[S.DR6] = 0xffff0ff0 | 0;
+    s[S.DR7] = 0x400;
+    s[S.MSR_PAT_LO] = 0x00070406;
+    s[S.MSR_PAT_HI] = 0x00070406;
+    s[S.MSR_APIC_BASE_LO] = 0xfee00900 | 0;
+    s[S.A20_MASK] = -1;
+    this.retired = 0;
+    this.injected = null;
+    this.irqLine = false;
+    this.updateMode();
+    this.flushTlb(false);
+  }
+
+  reg32(r: number): number {
+    return this.s[r * 2] >>> 0;
+  }
+  setReg32(r: number, v: number): void {
+    this.s[r * 2] = v | 0;
+    this.s[r * 2 + 1] = 0;
+  }
+  setReg64(r: number, lo: number, hi: number): void {
+    this.s[r * 2] = lo | 0;
+    this.s[r * 2 + 1] = hi | 0;
+  }
+  get eip(): number {
+    return this.s[S.RIP_LO] >>> 0;
+  }
+  setRip(lo: number, hi = 0): void {
+    this.s[S.RIP_LO] = lo | 0;
+    this.s[S.RIP_HI] = hi | 0;
+  }
+  /** The full EFLAGS value, with the lazy arithmetic flags computed. */
+  getEflags(): number {
+    return (this.s[S.FLAGS] | getArithFlags(this.s)) >>> 0;
+  }
+  setEflags(v: number): void {
+    this.s[S.FLAGS] = (v & ~S.F_ARITH) | 2;
+    setArithFlags(this.s, v);
+    this.eventCheck = true;
+  }
+
+  /** Loads a segment cache directly (as the processor's reset or a loader would). */
+  loadSegmentRaw(seg: number, selector: number, base: number, limit: number, attr: number): void {
+    const s = this.s;
+    s[S.segWord(seg, S.SEG_SEL)] = selector & 0xffff;
+    s[S.segWord(seg, S.SEG_BASE_LO)] = base | 0;
+    s[S.segWord(seg, S.SEG_BASE_HI)] = 0;
+    s[S.segWord(seg, S.SEG_LIMIT)] = limit | 0;
+    s[S.segWord(seg, S.SEG_ATTR)] = attr;
+    this.segmentChanged(seg);
+  }
+
+  /** Recomputes what depends on a segment cache. */
+  segmentChanged(seg: number): void {
+    const s = this.s;
+    this.segBase[seg] = s[S.segWord(seg, S.SEG_BASE_LO)];
+    if (seg < 6) {
+      const attr = s[S.segWord(seg, S.SEG_ATTR)];
+      const limit = s[S.segWord(seg, S.SEG_LIMIT)];
+      const usable = (attr & S.ATTR_UNUSABLE) === 0 && (attr & S.ATTR_P) !== 0;
+      const dataRW = (attr & S.ATTR_CODE) === 0 && (attr & S.ATTR_RW) !== 0 && (attr & S.ATTR_DC) === 0;
+      const realLike = (s[S.CR0] & S.CR0_PE) === 0 || (s[S.FLAGS] & S.F_VM) !== 0;
+      this.segFast[seg] = (usable || realLike) && (dataRW || realLike) && limit === -1 ? 1 : 0;
+    }
+    if (seg === S.SEG_CS || seg === S.SEG_SS) this.updateMode();
+  }
+
+  /** Recomputes the derived mode after CS, SS, CR0, CR4, EFER, EFLAGS.VM or CPL change. */
+  updateMode(): void {
+    const s = this.s;
+    const csAttr = s[S.segWord(S.SEG_CS, S.SEG_ATTR)];
+    const pe = (s[S.CR0] & S.CR0_PE) !== 0;
+    const vm = (s[S.FLAGS] & S.F_VM) !== 0;
+    this.lma = (s[S.EFER] & S.EFER_LMA) !== 0;
+    this.code64 = this.lma && (csAttr & S.ATTR_L) !== 0;
+    this.csD = pe && !vm ? (csAttr & S.ATTR_DB) !== 0 : false;
+    if (!pe && (csAttr & S.ATTR_DB) !== 0) this.csD = true; // big real mode code is unusual but allowed
+    this.ssB = (s[S.segWord(S.SEG_SS, S.SEG_ATTR)] & S.ATTR_DB) !== 0;
+    const cpl = !pe ? 0 : vm ? 3 : s[S.CPL] & 3;
+    this.setCplInternal(cpl);
+    const cr0 = s[S.CR0];
+    const cr4 = s[S.CR4];
+    this.pagingMode = (cr0 & S.CR0_PG) === 0 ? 0 : this.lma ? 3 : (cr4 & S.CR4_PAE) !== 0 ? 2 : 1;
+    this.modeKey = (this.code64 ? 1 : 0) | (this.csD ? 2 : 0) | (this.ssB ? 4 : 0) | (cpl << 3) | (pe ? 32 : 0) | (vm ? 64 : 0);
+    if (this.code64) for (let i = 0; i < 6; i++) this.segFast[i] = 1;
+  }
+
+  private setCplInternal(cpl: number): void {
+    this.cpl = cpl;
+    this.s[S.CPL] = cpl;
+    this.tlb = cpl === 3 ? this.tlbUser : this.tlbSup;
+  }
+
+  /** Stops run() at the next block boundary with EXIT_REQUESTED. Safe to call from device callbacks. */
+  requestExit(): void {
+    this.exitRequested = true;
+    this.eventCheck = true;
+  }
+
+  /** Raises or lowers the external interrupt line (INTR). */
+  setIrqLine(level: boolean): void {
+    this.irqLine = level;
+    this.eventCheck = true;
+  }
+
+  /**
+   * Injects an event to be delivered before the next instruction (VT-x event injection):
+   * kind 0 = external interrupt, 2 = NMI, 3 = hardware exception, 4 = software interrupt.
+   */
+  injectEvent(vector: number, kind: number, errorCode = 0, hasErrorCode = false): void {
+    this.injected = { vector, kind, error: errorCode, hasError: hasErrorCode };
+    this.s[S.HALTED] = 0;
+    this.eventCheck = true;
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  /** Records a fault and unwinds to the run loop. Never returns. */
+  fault(vector: number, errorCode = 0, hasErrorCode = false): never {
+    this.pendingVector = vector;
+    this.pendingError = errorCode;
+    this.pendingHasError = hasErrorCode;
+    throw GUEST_FAULT;
+  }
+  gp(err = 0): never {
+    return this.fault(S.VEC_GP, err, true);
+  }
+  ud(): never {
+    return this.fault(S.VEC_UD);
+  }
+
+  // ---------------------------------------------------------------- linear addresses
+
+  /**
+   * Linear address of seg:off (off as lo/hi words), with segment checks. The high word is left
+   * in this.linHi (always 0 outside 64-bit mode).
+   */
+  linear(seg: number, lo: number, hi: number, size: number, write: boolean): number {
+    if (this.code64) {
+      if (seg >= S.SEG_FS) {
+        const s = this.s;
+        const b = s[S.segWord(seg, S.SEG_BASE_LO)];
+        const sum = (lo >>> 0) + (b >>> 0);
+        hi = (hi + s[S.segWord(seg, S.SEG_BASE_HI)] + (sum > 0xffffffff ? 1 : 0)) | 0;
+        lo = sum | 0;
+      }
+      if (((hi + 0x8000) & 0xffff0000) !== 0) this.fault(seg === S.SEG_SS ? S.VEC_SS : S.VEC_GP, 0, true);
+      this.linHi = hi;
+      return lo;
+    }
+    if (this.segFast[seg] === 0) this.sys.checkSegment(seg, lo, size, write);
+    this.linHi = 0;
+    return (lo + this.segBase[seg]) | 0;
+  }
+
+  // ---------------------------------------------------------------- memory: fast paths
+
+  rd8(seg: number, lo: number, hi: number): number {
+    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 1, false) : (lo + this.segBase[seg]) | 0;
+    const lh = this.code64 ? this.linHi : 0;
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh) return this.u8[t.phys[i] + (lin & 0xfff)];
+    return this.readSlow(lin, lh, 1);
+  }
+
+  rd16(seg: number, lo: number, hi: number): number {
+    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 2, false) : (lo + this.segBase[seg]) | 0;
+    const lh = this.code64 ? this.linHi : 0;
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) !== 0xfff) {
+      const pa = t.phys[i] + (lin & 0xfff);
+      return (pa & 1) === 0 ? this.u16[pa >>> 1] : this.u8[pa] | (this.u8[pa + 1] << 8);
+    }
+    return this.readSlow(lin, lh, 2);
+  }
+
+  rd32(seg: number, lo: number, hi: number): number {
+    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 4, false) : (lo + this.segBase[seg]) | 0;
+    const lh = this.code64 ? this.linHi : 0;
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xffc) {
+      const pa = t.phys[i] + (lin & 0xfff);
+      return (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
+    }
+    return this.readSlow(lin, lh, 4);
+  }
+
+  /** Reads 64 bits: returns the low word, leaves the high word in this.hi. */
+  rd64(seg: number, lo: number, hi: number): number {
+    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 8, false) : (lo + this.segBase[seg]) | 0;
+    const lh = this.code64 ? this.linHi : 0;
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xff8) {
+      const pa = t.phys[i] + (lin & 0xfff);
+      if ((pa & 7) === 0) {
+        this.hi = this.i32[(pa >>> 2) + 1];
+        return this.i32[pa >>> 2];
+      }
+      this.hi = this.dv.getInt32(pa + 4, true);
+      return this.dv.getInt32(pa, true);
+    }
+    // Two 32-bit reads; both translations are checked before either is used.
+    this.translate(lin, lh, 0);
+    const lin2 = (lin + 4) | 0;
+    const lh2 = lin2 >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
+    this.translate(lin2, lh2, 0);
+    const low = this.readSlow(lin, lh, 4);
+    this.hi = this.readSlow(lin2, lh2, 4);
+    return low;
+  }
+
+  wr8(seg: number, lo: number, hi: number, v: number): void {
+    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 1, true) : (lo + this.segBase[seg]) | 0;
+    const lh = this.code64 ? this.linHi : 0;
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh) {
+      this.u8[t.phys[i] + (lin & 0xfff)] = v;
+      return;
+    }
+    this.writeSlow(lin, lh, 1, v);
+  }
+
+  wr16(seg: number, lo: number, hi: number, v: number): void {
+    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 2, true) : (lo + this.segBase[seg]) | 0;
+    const lh = this.code64 ? this.linHi : 0;
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) !== 0xfff) {
+      const pa = t.phys[i] + (lin & 0xfff);
+      if ((pa & 1) === 0) this.u16[pa >>> 1] = v;
+      else {
+        this.u8[pa] = v;
+        this.u8[pa + 1] = v >> 8;
+      }
+      return;
+    }
+    this.writeSlow(lin, lh, 2, v);
+  }
+
+  wr32(seg: number, lo: number, hi: number, v: number): void {
+    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 4, true) : (lo + this.segBase[seg]) | 0;
+    const lh = this.code64 ? this.linHi : 0;
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xffc) {
+      const pa = t.phys[i] + (lin & 0xfff);
+      if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
+      else this.dv.setInt32(pa, v, true);
+      return;
+    }
+    this.writeSlow(lin, lh, 4, v);
+  }
+
+  wr64(seg: number, lo: number, hi: number, vLo: number, vHi: number): void {
+    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 8, true) : (lo + this.segBase[seg]) | 0;
+    const lh = this.code64 ? this.linHi : 0;
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xff8) {
+      const pa = t.phys[i] + (lin & 0xfff);
+      this.dv.setInt32(pa, vLo, true);
+      this.dv.setInt32(pa + 4, vHi, true);
+      return;
+    }
+    const lin2 = (lin + 4) | 0;
+    const lh2 = lin2 >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
+    this.translate(lin, lh, 1);
+    this.translate(lin2, lh2, 1);
+    this.writeSlow(lin, lh, 4, vLo);
+    this.writeSlow(lin2, lh2, 4, vHi);
+  }
+
+  /** Checks that seg:off..off+size-1 is writable (for read-modify-write and multi-part stores). */
+  probeWrite(seg: number, lo: number, hi: number, size: number): void {
+    const lin = this.linear(seg, lo, hi, size, true);
+    const lh = this.code64 ? this.linHi : 0;
+    this.translate(lin, lh, 1);
+    const last = (lin + size - 1) | 0;
+    if ((last & ~0xfff) !== (lin & ~0xfff)) this.translate(last, last >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh, 1);
+  }
+
+  // ---------------------------------------------------------------- memory: slow paths
+
+  /** Reads `size` bytes at a linear address, byte by byte across pages, MMIO included. */
+  readSlow(lin: number, lh: number, size: number): number {
+    const end = (lin & 0xfff) + size;
+    if (end > 0x1000) {
+      // Crosses a page: translate both pages first so a fault leaves nothing half-done.
+      const lin2 = (lin + size - 1) | 0;
+      const lh2 = lin2 >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
+      const pa1 = this.translate(lin, lh, 0);
+      const pa2 = this.translate(lin2 & ~0xfff, lh2, 0);
+      let v = 0;
+      for (let k = 0; k < size; k++) {
+        const off = (lin & 0xfff) + k;
+        const pa = off < 0x1000 ? pa1 + k : pa2 + (off - 0x1000);
+        v |= this.physRead8(pa) << (8 * k);
+      }
+      return size === 2 ? v & 0xffff : v;
+    }
+    const pa = this.translate(lin, lh, 0);
+    return this.physRead(pa, size);
+  }
+
+  writeSlow(lin: number, lh: number, size: number, v: number): void {
+    const end = (lin & 0xfff) + size;
+    if (end > 0x1000) {
+      const lin2 = (lin + size - 1) | 0;
+      const lh2 = lin2 >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
+      const pa1 = this.translate(lin, lh, 1);
+      const pa2 = this.translate(lin2 & ~0xfff, lh2, 1);
+      for (let k = 0; k < size; k++) {
+        const off = (lin & 0xfff) + k;
+        const pa = off < 0x1000 ? pa1 + k : pa2 + (off - 0x1000);
+        this.physWrite8(pa, v >>> (8 * k));
+      }
+      return;
+    }
+    const pa = this.translate(lin, lh, 1);
+    this.physWrite(pa, size, v);
+  }
+
+  physRead8(pa: number): number {
+    if (pa >= 0 && pa < this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) return this.u8[pa];
+    return this.mem.mmioRead(pa >>> 0, 1) & 0xff;
+  }
+
+  physRead(pa: number, size: number): number {
+    if (pa >= 0 && pa + size <= this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
+      if (size === 1) return this.u8[pa];
+      if (size === 2) return this.dv.getUint16(pa, true);
+      return this.dv.getInt32(pa, true);
+    }
+    return this.mem.mmioRead(pa >>> 0, size as 1 | 2 | 4);
+  }
+
+  physWrite8(pa: number, v: number): void {
+    if (pa >= 0 && pa < this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
+      this.noteCodeWrite(pa);
+      this.u8[pa] = v;
+    } else this.mem.mmioWrite(pa >>> 0, 1, v & 0xff);
+  }
+
+  physWrite(pa: number, size: number, v: number): void {
+    if (pa >= 0 && pa + size <= this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
+      this.noteCodeWrite(pa);
+      if (size === 1) this.u8[pa] = v;
+      else if (size === 2) this.dv.setUint16(pa, v, true);
+      else this.dv.setInt32(pa, v, true);
+    } else this.mem.mmioWrite(pa >>> 0, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v & (size === 1 ? 0xff : 0xffff));
+  }
+
+  /** Physical read of 32 bits for the page walker and descriptor tables (RAM only; else all ones). */
+  phys32(pa: number): number {
+    if (pa >= 0 && pa + 4 <= this.ramBytes) return this.dv.getInt32(pa, true);
+    return this.mem.mmioRead(pa >>> 0, 4) | 0;
+  }
+  setPhys32(pa: number, v: number): void {
+    if (pa >= 0 && pa + 4 <= this.ramBytes) {
+      this.noteCodeWrite(pa);
+      this.dv.setInt32(pa, v, true);
+    } else this.mem.mmioWrite(pa >>> 0, 4, v >>> 0);
+  }
+
+  /** A store is about to land on physical address pa: drop decoded code on that page first. */
+  noteCodeWrite(pa: number): void {
+    const page = pa >>> 12;
+    if (this.codePages[page] !== 0) this.invalidateCodePage(page);
+  }
+
+  /** Invalidate every decoded block on a physical page (called by stores and by the owner). */
+  invalidateCodePage(page: number): void {
+    this.codePages[page] = 0;
+    const list = this.pageBlocks.get(page);
+    if (list) {
+      for (const b of list) {
+        b.valid = false;
+        b.n = 0; // a block that is running stops after the current instruction
+      }
+      this.pageBlocks.delete(page);
+    }
+  }
+
+  /** The owner changed guest memory behind the processor's back (DMA, loader): forget decoded code. */
+  invalidatePhysRange(pa: number, len: number): void {
+    const first = pa >>> 12;
+    const last = (pa + len - 1) >>> 12;
+    for (let p = first; p <= last && p < this.codePages.length; p++) if (this.codePages[p]) this.invalidateCodePage(p);
+  }
+
+  // ---------------------------------------------------------------- paging
+
+  /**
+   * Translates a linear address for an access by the current privilege: access 0 = read,
+   * 1 = write, 2 = execute. Fills the TLB. Returns the physical address or faults with #PF.
+   */
+  translate(lin: number, lh: number, access: number): number {
+    return this.translateAs(lin, lh, access, this.cpl === 3, true);
+  }
+
+  /**
+   * Walks the page tables. `user`: the access is a user-mode access. `fill`: cache the result
+   * in the TLB of that privilege.
+   */
+  translateAs(lin: number, lh: number, access: number, user: boolean, fill: boolean): number {
+    const page = lin & ~0xfff;
+    if (this.pagingMode === 0) {
+      const pa = page & this.s[S.A20_MASK];
+      if (fill) this.fillTlb(lin, lh, pa, true, true, false, user);
+      return pa | (lin & 0xfff);
+    }
+    const r = this.sys.walk(lin, lh, access, user);
+    // walk() faults on violation; r encodes the physical page and permissions.
+    const pa = this.walkPhys;
+    if (fill) this.fillTlb(lin, lh, pa, (r & 1) !== 0, (r & 2) !== 0, (r & 4) !== 0, user);
+    return pa | (lin & 0xfff);
+  }
+  /** Set by SystemUnit.walk(): the physical page of the last successful walk. */
+  walkPhys = 0;
+
+  private fillTlb(lin: number, lh: number, pa: number, writable: boolean, executable: boolean, global: boolean, user: boolean): void {
+    const t = user ? this.tlbUser : this.tlbSup;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const ram = pa >= 0 && pa + 4096 <= this.ramBytes && !(this.mem.isMmio?.(pa) ?? false);
+    const tag = lin & ~0xfff;
+    if (!ram) {
+      t.clear(i);
+      return;
+    }
+    t.tagR[i] = tag;
+    t.tagW[i] = writable && this.codePages[pa >>> 12] === 0 ? tag : TLB_INVALID;
+    t.tagX[i] = executable ? tag : TLB_INVALID;
+    t.tagHi[i] = lh;
+    t.phys[i] = pa;
+    t.global[i] = global ? 1 : 0;
+    t.note(i);
+  }
+
+  flushTlb(keepGlobal: boolean): void {
+    this.tlbUser.flush(keepGlobal);
+    this.tlbSup.flush(keepGlobal);
+  }
+
+  flushTlbPage(lin: number, lh: number): void {
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    this.tlbUser.clear(i);
+    this.tlbSup.clear(i);
+  }
+
+  private markCodePage(page: number): void {
+    if (this.codePages[page] !== 0) return;
+    this.codePages[page] = 1;
+    const pa = page << 12;
+    for (const t of [this.tlbUser, this.tlbSup]) {
+      if (t.overflow) {
+        for (let i = 0; i < TLB_SIZE; i++) if (t.phys[i] === pa) t.tagW[i] = TLB_INVALID;
+      } else {
+        for (let k = 0; k < t.usedCount; k++) {
+          const i = t.used[k];
+          if (t.phys[i] === pa) t.tagW[i] = TLB_INVALID;
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- instruction fetch and blocks
+
+  /** Physical address for an instruction fetch at a linear address. */
+  private fetchTranslate(lin: number, lh: number): number {
+    const t = this.tlb;
+    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    if (t.tagX[i] === (lin & ~0xfff) && t.tagHi[i] === lh) return t.phys[i] + (lin & 0xfff);
+    return this.translate(lin, lh, 2);
+  }
+
+  private findBlock(): Block {
+    const s = this.s;
+    let lin: number;
+    let lh: number;
+    if (this.code64) {
+      lin = s[S.RIP_LO];
+      lh = s[S.RIP_HI];
+      if (((lh + 0x8000) & 0xffff0000) !== 0) this.gp(0);
+    } else {
+      const eip = s[S.RIP_LO];
+      if (eip >>> 0 > s[S.segWord(S.SEG_CS, S.SEG_LIMIT)] >>> 0) this.gp(0);
+      lin = (eip + this.segBase[S.SEG_CS]) | 0;
+      lh = 0;
+    }
+    const h = (lin ^ (lin >>> 13) ^ lh) & (BLOCK_CACHE_SIZE - 1);
+    const b = this.blockCache[h];
+    if (
+      b !== undefined &&
+      b.lin === lin &&
+      b.eipLo === s[S.RIP_LO] &&
+      b.linHi === lh &&
+      b.mode === this.modeKey &&
+      b.valid
+    ) {
+      const t = this.tlb;
+      const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+      if (t.tagX[i] === (lin & ~0xfff) && t.tagHi[i] === lh && t.phys[i] === b.phys) return b;
+      if ((this.translate(lin, lh, 2) & ~0xfff) === b.phys) return b;
+    }
+    const nb = this.buildBlock(lin, lh);
+    this.blockCache[h] = nb;
+    return nb;
+  }
+
+  private buildBlock(lin: number, lh: number): Block {
+    const s = this.s;
+    const pa0 = this.fetchTranslate(lin, lh);
+    const block = new Block(lin, lh, s[S.RIP_LO], s[S.RIP_HI], this.modeKey, pa0 & ~0xfff, -1);
+    const offs: number[] = [];
+    let off = 0;
+    const d = this.scratchInsn;
+    const ripLo = s[S.RIP_LO];
+    const ripHi = s[S.RIP_HI];
+    const code64 = this.code64;
+    const csLimit = s[S.segWord(S.SEG_CS, S.SEG_LIMIT)] >>> 0;
+    let curPage = lin & ~0xfff;
+    let curPa = pa0 & ~0xfff;
+    const fetchAt = (base: number) => (k: number): number => {
+      const o = base + k;
+      const l = (lin + o) | 0;
+      if (!code64 && ((ripLo + o) >>> 0) > csLimit) return -1;
+      if ((l & ~0xfff) === curPage) return this.physRead8(curPa + (l & 0xfff));
+      // Crossing into the next page: translate it (may fault, which the caller turns into -1).
+      try {
+        const lh2 = code64 && l >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
+        const pa = this.fetchTranslate(l, lh2);
+        if (block.phys2 === -1 && (pa & ~0xfff) !== block.phys) block.phys2 = pa & ~0xfff;
+        return this.physRead8(pa);
+      } catch (e) {
+        if (e !== GUEST_FAULT) throw e;
+        return -1;
+      }
+    };
+    while (block.fns.length < MAX_BLOCK_INSNS) {
+      const first = block.fns.length === 0;
+      const savedVec = this.pendingVector;
+      decode(fetchAt(off), code64, this.csD, d);
+      if (d.fault !== FAULT_NONE) {
+        if (!first) break; // end the block before the bad instruction; it faults when reached
+        if (d.fault === FAULT_FETCH) {
+          // Re-raise the fetch fault at its address.
+          const l = (lin + d.faultOffset) | 0;
+          if (!code64 && ((ripLo + d.faultOffset) >>> 0) > csLimit) this.gp(0);
+          this.pendingVector = savedVec;
+          this.fetchTranslate(l, code64 && l >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh);
+          this.gp(0); // unreachable unless the page became valid meanwhile
+        }
+        if (d.fault === FAULT_TOO_LONG) this.gp(0);
+        this.ud();
+      }
+      const startLo = (ripLo + off) | 0;
+      const startHi = code64 && startLo >>> 0 < ripLo >>> 0 ? (ripHi + 1) | 0 : ripHi;
+      const nextLo = (startLo + d.len) | 0;
+      const nextHi = code64 && nextLo >>> 0 < startLo >>> 0 ? (startHi + 1) | 0 : startHi;
+      block.fns.push(compileInsn(this, d, startLo, startHi, nextLo, nextHi));
+      offs.push(off);
+      off += d.len;
+      if (d.entry!.endsBlock) break;
+      if (((lin + off) & ~0xfff) !== curPage) break;
+    }
+    offs.push(off);
+    block.n = block.fns.length;
+    block.offs = Int32Array.from(offs);
+    curPage = 0;
+    curPa = 0;
+    void curPage;
+    void curPa;
+    for (const p of [block.phys, block.phys2]) {
+      if (p < 0 || p >= this.ramBytes) continue;
+      const pg = p >>> 12;
+      this.markCodePage(pg);
+      let list = this.pageBlocks.get(pg);
+      if (!list) {
+        list = [];
+        this.pageBlocks.set(pg, list);
+      }
+      list.push(block);
+    }
+    return block;
+  }
+
+  /** RIP of instruction i of a block. */
+  private setRipAt(b: Block, i: number): void {
+    const s = this.s;
+    const base = b.eipLo;
+    const lo = (base + b.offs[i]) | 0;
+    if ((b.mode & 1) !== 0) {
+      s[S.RIP_HI] = lo >>> 0 < base >>> 0 ? (b.eipHi + 1) | 0 : b.eipHi;
+      s[S.RIP_LO] = lo;
+    } else s[S.RIP_LO] = (b.mode & 2) !== 0 ? lo : lo & 0xffff;
+  }
+
+  // ---------------------------------------------------------------- the run loop
+
+  run(budget: number): number {
+    this.exitReason = EXIT_NONE;
+    const end = this.retired + budget;
+    for (;;) {
+      try {
+        if (this.eventCheck && this.checkEvents()) break;
+        if (this.exitReason !== EXIT_NONE) break;
+        if (this.retired >= end) {
+          this.exitReason = EXIT_BUDGET;
+          break;
+        }
+        if (this.s[S.INTR_SHADOW] !== 0 || (this.s[S.FLAGS] & S.F_TF) !== 0) this.stepOne();
+        else this.runBlocks(end);
+      } catch (e) {
+        if (e === GUEST_FAULT) {
+          this.deliverPendingFault();
+          continue;
+        }
+        this.exitReason = EXIT_INTERNAL;
+        this.exitInfo.reason = EXIT_INTERNAL;
+        this.exitInfo.message = e instanceof Error ? `${e.message}\n${e.stack}` : String(e);
+        break;
+      }
+    }
+    this.exitInfo.reason = this.exitReason;
+    return this.exitReason;
+  }
+
+  private runBlocks(end: number): void {
+    while (this.retired < end && !this.eventCheck) {
+      const b = this.findBlock();
+      const fns = b.fns;
+      let i = 0;
+      let r = 0;
+      try {
+        for (; i < b.n; i++) {
+          r = fns[i]();
+          if (r !== 0) break;
+        }
+      } catch (e) {
+        if (e === GUEST_FAULT) {
+          this.retired += i;
+          this.setRipAt(b, i);
+        }
+        throw e;
+      }
+      if (r === 0) {
+        // Fell off the end (or the block was invalidated by a store at instruction i-1).
+        this.retired += i;
+        this.setRipAt(b, i);
+      } else if (r === 1) {
+        this.retired += i + 1;
+      } else {
+        this.retired += i + 1;
+        this.setRipAt(b, i + 1);
+        this.eventCheck = true;
+      }
+    }
+  }
+
+  /** Executes exactly one instruction (single-step and interrupt-shadow paths). */
+  private stepOne(): void {
+    const s = this.s;
+    const tfBefore = (s[S.FLAGS] & S.F_TF) !== 0;
+    const b = this.findBlock();
+    const shadowWas = s[S.INTR_SHADOW];
+    let r = 0;
+    try {
+      r = b.fns[0]();
+    } catch (e) {
+      if (e === GUEST_FAULT) this.setRipAt(b, 0);
+      throw e;
+    }
+    if (r !== 1) this.setRipAt(b, 1);
+    this.retired++;
+    if (shadowWas !== 0 && s[S.INTR_SHADOW] === shadowWas) s[S.INTR_SHADOW] = 0;
+    this.eventCheck = true;
+    if (tfBefore && this.sys.pendingSingleStep()) {
+      s[S.DR6] |= 1 << 14; // BS
+      this.sys.deliverEvent(S.VEC_DB, 3, 0, false);
+    }
+  }
+
+  /** Looks at everything pending between blocks. Returns true when run() must return. */
+  private checkEvents(): boolean {
+    const s = this.s;
+    this.eventCheck = false;
+    if (this.exitRequested) {
+      this.exitRequested = false;
+      this.exitReason = EXIT_REQUESTED;
+      return true;
+    }
+    if (this.injected) {
+      const ev = this.injected;
+      this.injected = null;
+      s[S.HALTED] = 0;
+      this.sys.deliverEvent(ev.vector, ev.kind, ev.error, ev.hasError);
+      this.eventCheck = true;
+      return this.exitReason !== EXIT_NONE;
+    }
+    const ifSet = (s[S.FLAGS] & S.F_IF) !== 0;
+    if (this.irqLine && ifSet && s[S.INTR_SHADOW] === 0) {
+      const vector = this.acknowledgeInterrupt();
+      if (vector >= 0) {
+        s[S.HALTED] = 0;
+        this.sys.deliverEvent(vector & 0xff, 0, 0, false);
+        this.eventCheck = true;
+        return this.exitReason !== EXIT_NONE;
+      }
+    }
+    if (s[S.HALTED] !== 0) {
+      this.exitReason = EXIT_HLT;
+      this.eventCheck = true;
+      return true;
+    }
+    if (s[S.INTR_SHADOW] !== 0 || (s[S.FLAGS] & S.F_TF) !== 0 || this.irqLine) this.eventCheck = true;
+    return false;
+  }
+
+  private deliverPendingFault(): void {
+    const v = this.pendingVector;
+    this.pendingVector = -1;
+    this.eventCheck = true;
+    if (v === -2) return; // an instruction exit (exitBefore), not a fault
+    this.sys.deliverEvent(v, 3, this.pendingError, this.pendingHasError);
+  }
+
+  // ---------------------------------------------------------------- exits from instructions
+
+  /** Ends the current instruction with an exit; RIP stays at the instruction. */
+  exitBefore(reason: number, qualification: number, length: number): never {
+    this.exitReason = reason;
+    this.exitInfo.qualification = qualification;
+    this.exitInfo.instructionLength = length;
+    this.pendingVector = -2; // marks "exit, not a fault" for deliverPendingFault
+    throw GUEST_FAULT;
+  }
+}
+
