@@ -1,0 +1,194 @@
+// `npm run bench`: the processor benchmarks. Builds bench/kernels (gcc, cached), boots each
+// workload on the bare machine in this process and reports, for the measured loop only,
+// guest instructions retired, seconds and MIPS.
+//
+//   npm run bench                     table for all eight workloads
+//   npm run bench -- --json           {"workloads": {"r32": {"instructions", "seconds", "mips"}, ...}}
+//   npm run bench -- --only r32,c64   a subset
+//   npm run bench -- --scale 0.1      iteration counts scaled (for a quick look)
+//
+// What is measured: the kernel writes the benchmark marker (port 0xE8) right before the loop
+// and right after it. The machine stops the CPU at each marker write and notes the retired-
+// instruction count and the time, so setup, boot and the result printout are not counted. The
+// instructions between the two notes are the loop plus the closing marker OUT; we subtract that
+// one. For r, m and c the count must equal iterations x instructions-per-iteration exactly
+// (3, 6 and 5) and the runner fails if it does not; for s it is whatever the compiled C
+// retires, and the CRC the kernel prints is checked against one computed here.
+//
+// Workloads: r = add/dec/jnz; m = one 32-bit load and one 32-bit store in a 16 KiB buffer plus
+// two index operations plus dec/jnz; c = call f/dec/jnz with f = add/ret; s = xorshift fill,
+// CRC-32 and quicksort of 1 MiB. Suffix 32: i386 protected mode with paging on (4 KiB pages);
+// 64: long mode (4-level paging, 4 KiB pages).
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { BareMachine, describeOutcome } from "../src/machine/bare.ts";
+import { buildGuest, type GuestArch } from "../tests/framework/build-guest.ts";
+
+export interface Workload {
+  name: string;
+  arch: GuestArch;
+  kind: "r" | "m" | "c" | "s";
+  /** Loop iterations (r, m, c) or rounds (s) at scale 1. */
+  count: number;
+}
+
+/** Instructions per iteration, loop control included (see bench/kernels/loops*.S). */
+const PER_ITERATION = { r: 3, m: 6, c: 5 } as const;
+/** At scale 1, about 90 M instructions each: 1-3 s at 30-90 MIPS. */
+const COUNTS = { r: 30_000_000, m: 15_000_000, c: 18_000_000, s: 1 } as const;
+const WORKLOAD_NAMES = ["r32", "m32", "c32", "s32", "r64", "m64", "c64", "s64"];
+
+/** Anchor figures in MIPS from the reference document, measured on other emulators, not here. */
+const REFERENCE_MIPS = [
+  { emulator: "v86 JIT", r: 778, m: 426, c: 237 },
+  { emulator: "v86 interpreter", r: 100, m: 59, c: 72 },
+  { emulator: "QEMU TCG", r: 2080, m: 2577, c: 550 },
+];
+
+export interface WorkloadResult {
+  instructions: number;
+  seconds: number;
+  mips: number;
+}
+
+export function workload(name: string): Workload {
+  const kind = name[0] as Workload["kind"];
+  return { name, arch: name.endsWith("64") ? "x86_64" : "i386", kind, count: COUNTS[kind] };
+}
+
+function benchKernel(arch: GuestArch): string {
+  const loops = arch === "i386" ? "bench/kernels/loops32.S" : "bench/kernels/loops64.S";
+  return buildGuest({ name: "bench", arch, sources: ["bench/kernels/bench.c", loops] });
+}
+
+/** CRC-32 (reflected, 0xEDB88320) of the s workload's data, XORed over rounds, as bench.c does. */
+export function expectedSCrc(rounds: number): number {
+  const table = new Int32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[i] = c;
+  }
+  const words = new Uint32Array(256 * 1024);
+  const bytes = new Uint8Array(words.buffer);
+  let crcs = 0;
+  for (let r = 0; r < rounds; r++) {
+    let x = (0x12345678 + r) >>> 0;
+    for (let i = 0; i < words.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      words[i] = x;
+    }
+    let c = -1;
+    for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+    crcs ^= ~c;
+  }
+  return crcs >>> 0;
+}
+
+/** Boots one workload and measures it; throws with the guest's transcript if anything is off. */
+export async function runWorkload(w: Workload, scale = 1): Promise<WorkloadResult> {
+  const count = Math.max(1, Math.round(w.count * scale));
+  const cmdline = w.kind === "s" ? `workload=s rounds=${count}` : `workload=${w.kind} iterations=${count}`;
+  const chunks: Uint8Array[] = [];
+  const machine = new BareMachine({ memoryBytes: 64 * 1024 * 1024, output: (b) => chunks.push(b) });
+  machine.boot(readFileSync(benchKernel(w.arch)), { cmdline });
+  const result = await machine.run({ timeoutMs: 15 * 60 * 1000 });
+  const transcript = Buffer.concat(chunks).toString("latin1");
+  const fail = (why: string) => new Error(`${w.name}: ${why}\n--- guest output ---\n${transcript}`);
+  if (result.outcome.kind !== "debug-exit" || result.outcome.value !== 0)
+    throw fail(describeOutcome(result.outcome));
+  if (machine.marks.length !== 2) throw fail(`expected 2 marker writes, saw ${machine.marks.length}`);
+  const [start, end] = machine.marks;
+  const instructions = end.retired - start.retired - 1;
+  if (w.kind === "s") {
+    const crc = /crc 0x([0-9a-f]{8})/.exec(transcript)?.[1];
+    const want = expectedSCrc(count).toString(16).padStart(8, "0");
+    if (crc !== want) throw fail(`CRC ${crc ?? "missing"} differs from the expected ${want}`);
+  } else {
+    const want = count * PER_ITERATION[w.kind];
+    if (instructions !== want)
+      throw fail(`retired ${instructions} instructions in the loop, expected exactly ${want}`);
+  }
+  const seconds = (end.timeMs - start.timeMs) / 1000;
+  return { instructions, seconds, mips: instructions / seconds / 1e6 };
+}
+
+async function main(): Promise<number> {
+  let values: { json?: boolean; only?: string; scale?: string };
+  try {
+    values = parseArgs({
+      options: { json: { type: "boolean" }, only: { type: "string" }, scale: { type: "string" } },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message.split("\n")[0]}`);
+    return 2;
+  }
+  const names = values.only ? values.only.split(",").map((s) => s.trim()) : WORKLOAD_NAMES;
+  const unknown = names.filter((n) => !WORKLOAD_NAMES.includes(n));
+  if (unknown.length) {
+    console.error(`bench: unknown workload ${unknown.join(", ")} (have ${WORKLOAD_NAMES.join(", ")})`);
+    return 2;
+  }
+  const scale = values.scale === undefined ? 1 : Number(values.scale);
+  if (!(scale > 0)) {
+    console.error(`bench: --scale "${values.scale}" is not a positive number`);
+    return 2;
+  }
+
+  const results: Record<string, WorkloadResult> = {};
+  if (!values.json) {
+    console.log("tsxen bare-machine benchmarks (measured loop only)\n");
+    console.log(
+      `${"workload".padEnd(10)}${"instructions".padStart(14)}${"seconds".padStart(10)}${"MIPS".padStart(9)}`,
+    );
+  }
+  for (const name of names) {
+    const r = await runWorkload(workload(name), scale);
+    results[name] = r;
+    if (!values.json) {
+      console.log(
+        `${name.padEnd(10)}${r.instructions.toLocaleString("en-US").padStart(14)}${r.seconds.toFixed(3).padStart(10)}${r.mips.toFixed(1).padStart(9)}`,
+      );
+    }
+  }
+  if (values.json) {
+    const workloads: Record<string, WorkloadResult> = {};
+    for (const [name, r] of Object.entries(results)) {
+      workloads[name] = {
+        instructions: r.instructions,
+        seconds: round(r.seconds, 4),
+        mips: round(r.mips, 2),
+      };
+    }
+    console.log(JSON.stringify({ workloads }));
+  } else {
+    console.log(
+      "\nFor comparison, r/m/c in MIPS on other emulators (Debian i386 guest, 2-vCPU AMD EPYC host).\n" +
+        "These are fixed figures from the reference document x86-emulation-speed.md §2.3, NOT measured here:",
+    );
+    for (const ref of REFERENCE_MIPS) {
+      console.log(
+        `  ${ref.emulator.padEnd(17)} r ${String(ref.r).padStart(5)}   m ${String(ref.m).padStart(5)}   c ${String(ref.c).padStart(5)}`,
+      );
+    }
+  }
+  return 0;
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    process.exitCode = await main();
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    process.exitCode = 1;
+  }
+}

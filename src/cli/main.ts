@@ -1,0 +1,48 @@
+// The `tsxen` command line. Each subcommand lives in its own file and returns the process exit
+// status; this file only dispatches and wires the process's stdio. Bad input of any kind is one
+// line on stderr and exit status 2.
+
+import { type CliIo, machineCommand } from "./machine.ts";
+
+const USAGE = `usage: tsxen <command> [options]
+
+commands:
+  machine   boot a Multiboot kernel on the bare machine (tsxen machine --help)`;
+
+const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
+  machine: machineCommand,
+};
+
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    io.stdout(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    io.stderr(`tsxen: unknown command "${command}" (try tsxen --help)\n`);
+    return 2;
+  }
+  return run(rest, io);
+}
+
+/** The real process's stdio, with stdin feeding the guest's UART. */
+export function processIo(): CliIo {
+  return {
+    stdout: (bytes) => {
+      process.stdout.write(bytes);
+    },
+    stderr: (text) => {
+      process.stderr.write(text);
+    },
+    attachInput: (receive) => {
+      const onData = (chunk: Buffer) => receive(chunk);
+      process.stdin.on("data", onData);
+      return () => {
+        process.stdin.off("data", onData);
+        process.stdin.pause();
+      };
+    },
+  };
+}
