@@ -52,6 +52,12 @@ function mix32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
+/** A high word that makes a 64-bit address non-canonical. */
+function nonCanonicalHigh(r: Rng): number {
+  const hi = r.u32();
+  return ((hi + 0x8000) & 0xffff0000) === 0 ? (hi ^ 0x100000) >>> 0 : hi;
+}
+
 const EDGE32 = [
   0, 1, 2, 3, 0x7f, 0x80, 0x81, 0xff, 0x100, 0x7fff, 0x8000, 0x8001, 0xffff, 0x10000, 0x7fffffff, 0x80000000,
   0x80000001, 0xfffffffe, 0xffffffff, 0x55555555, 0xaaaaaaaa, 0xff, 0xff00, 0xffff0000, 0xf0f0f0f0,
@@ -442,9 +448,9 @@ class Builder {
     } else if (x < 95) {
       ea = BigInt(DATA_ADDR - r.below(size)) ; // below the start
     } else if (x < 98 || !this.is64 || this.asize !== 8) {
-      ea = BigInt(r.u32());
+      ea = BigInt(this.wildAddress());
     } else {
-      ea = (BigInt(r.u32()) << 32n) | BigInt(r.u32()); // usually non-canonical: #GP / #SS
+      ea = (BigInt(nonCanonicalHigh(r)) << 32n) | BigInt(r.u32()); // #GP, or #SS for stack references
     }
     this.ea = ea;
     if (this.asize === 2) {
@@ -550,6 +556,17 @@ class Builder {
   private relocRip = -1;
 
   /**
+   * An address nothing is mapped at, natively or in the emulator. Random 32-bit addresses
+   * are not good enough: they may hit the harness's own text, heap, stack or vDSO (the
+   * emulator maps nothing there), so wild accesses go to ranges no process maps.
+   */
+  private wildAddress(): number {
+    const r = this.rng;
+    if (r.chance(0.3)) return 0x1000 + r.below(0x3ff000);
+    return 0x40000000 + r.below(0x80000000);
+  }
+
+  /**
    * With 32-bit addressing in 64-bit mode (0x67) only the low 32 bits of a register count:
    * randomise the high half. With 64-bit addressing the full value matters.
    */
@@ -602,7 +619,7 @@ class Builder {
         const size = this.asize;
         let a = BigInt(DATA_ADDR + r.below(DATA_SIZE - op.size + 1));
         if (r.chance(0.08)) a = BigInt(DATA_ADDR + DATA_SIZE - 1);
-        if (size === 8 && r.chance(0.05)) a = (BigInt(r.u32()) << 32n) | BigInt(r.u32());
+        if (size === 8 && r.chance(0.05)) a = (BigInt(nonCanonicalHigh(r)) << 32n) | BigInt(r.u32());
         this.ea = a;
         this.memInRegion = size > 2;
         this.pushImm(size, a);

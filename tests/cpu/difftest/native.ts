@@ -27,7 +27,7 @@ export function buildHarness(mode: Mode): string {
   mkdirSync(CACHE_DIR, { recursive: true });
   // Build to a private name and rename, so concurrent test processes never see half a file.
   const tmp = `${out}.${process.pid}.tmp`;
-  const base = [`-m${mode}`, "-O2", "-Wall", "-o", tmp, HARNESS_SOURCE];
+  const base = [`-m${mode}`, "-O2", "-Wall", "-no-pie", "-o", tmp, HARNESS_SOURCE];
   let r = spawnSync("gcc", [...base, "-static"], { encoding: "utf8" });
   if (r.status !== 0) r = spawnSync("gcc", base, { encoding: "utf8" });
   if (r.error) throw new Error(`cannot run gcc to build the ${mode}-bit harness: ${r.error.message}`);

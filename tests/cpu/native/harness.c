@@ -50,12 +50,13 @@
  *   176 diff[48], 4 bytes each: u16 offset, u8 new value, u8 pad (first 48 differences)
  *
  * ---------------------------------------------------------------------------------------
- * How a case runs: the main loop executes an int3. The SIGTRAP handler saves the harness's
- * own ucontext registers, writes the case's registers, EFLAGS and RIP=CODE into the
- * ucontext and returns: sigreturn loads them all exactly. The snippet runs until its
- * terminator int3 (or a fault); the handler (on an alternate signal stack, so any RSP is
- * fine) records the ucontext, puts the saved harness registers back and returns into the
- * main loop. The harness's x87/SSE state is saved with fxsave around the case.
+ * How a case runs: enter_case (assembly below) saves the harness's callee-saved registers
+ * and stack pointer, pops all general registers and EFLAGS from a frame built from the case,
+ * loads the case's stack pointer and jumps to CODE. The snippet runs until its terminator
+ * int3 (or a fault); the signal handler (on an alternate signal stack, so any RSP is fine)
+ * records the ucontext, and rewrites it to resume at case_return on the harness's stack
+ * with the segment registers captured at start-up. The harness's x87/SSE state is saved
+ * with fxsave around the case.
  * A 100 ms interval timer ends runaway snippets (vector 0x100), and a seccomp filter turns
  * any system call made from the CODE page into SIGSYS (vector 0x101).
  */
@@ -139,7 +140,58 @@ typedef greg_t ureg;
 enum { ST_IDLE, ST_ENTER, ST_RUN };
 static volatile int state = ST_IDLE;
 static volatile uint32_t run_serial, tick_serial;
-static gregset_t saved_gregs;
+static gregset_t saved_gregs; /* the harness's registers, captured once (segments etc.) */
+
+/*
+ * Entering a case without a signal: enter_case() saves the callee-saved registers and the
+ * stack pointer, pops every general register and EFLAGS from case_frame, loads the case's
+ * stack pointer and jumps to CODE. The exit (a signal) resumes at case_return with the stack
+ * pointer saved here, which restores the callee-saved registers and returns from enter_case.
+ */
+#if defined(__x86_64__)
+/* r15 r14 r13 r12 r11 r10 r9 r8 rdi rsi rbp rbx rdx rcx rax rflags */
+uint64_t case_frame[16];
+uint64_t case_sp, case_ip = CODE_ADDR, host_sp;
+__asm__(".text\n"
+        ".globl enter_case\n"
+        "enter_case:\n"
+        "  push %rbx\n  push %rbp\n  push %r12\n  push %r13\n  push %r14\n  push %r15\n"
+        "  mov %rsp, host_sp(%rip)\n"
+        "  lea case_frame(%rip), %rsp\n"
+        "  pop %r15\n  pop %r14\n  pop %r13\n  pop %r12\n  pop %r11\n  pop %r10\n  pop %r9\n  pop %r8\n"
+        "  pop %rdi\n  pop %rsi\n  pop %rbp\n  pop %rbx\n  pop %rdx\n  pop %rcx\n  pop %rax\n"
+        "  popfq\n"
+        "  mov case_sp(%rip), %rsp\n"
+        "  jmp *case_ip(%rip)\n"
+        ".globl case_return\n"
+        "case_return:\n"
+        "  mov host_sp(%rip), %rsp\n"
+        "  pop %r15\n  pop %r14\n  pop %r13\n  pop %r12\n  pop %rbp\n  pop %rbx\n"
+        "  ret\n");
+static const int frame_reg[16] = {15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 3, 2, 1, 0, -1};
+#else
+/* edi esi ebp ebx edx ecx eax eflags */
+uint32_t case_frame[8];
+uint32_t case_sp, case_ip = CODE_ADDR, host_sp;
+__asm__(".text\n"
+        ".globl enter_case\n"
+        "enter_case:\n"
+        "  push %ebx\n  push %esi\n  push %edi\n  push %ebp\n"
+        "  mov %esp, host_sp\n"
+        "  mov $case_frame, %esp\n"
+        "  pop %edi\n  pop %esi\n  pop %ebp\n  pop %ebx\n  pop %edx\n  pop %ecx\n  pop %eax\n"
+        "  popfl\n"
+        "  mov case_sp, %esp\n"
+        "  jmp *case_ip\n"
+        ".globl case_return\n"
+        "case_return:\n"
+        "  mov host_sp, %esp\n"
+        "  pop %ebp\n  pop %edi\n  pop %esi\n  pop %ebx\n"
+        "  ret\n");
+static const int frame_reg[8] = {7, 6, 5, 3, 2, 1, 0, -1};
+#endif
+extern void enter_case(void);
+extern char case_return[];
 static const struct case_in *cur_in;
 static struct case_out *cur_out;
 
@@ -197,7 +249,16 @@ static void record(ucontext_t *uc, int signo, uint32_t vector) {
 }
 
 static void leave_case(ucontext_t *uc) {
-  memcpy(uc->uc_mcontext.gregs, saved_gregs, sizeof(gregset_t));
+  greg_t *g = uc->uc_mcontext.gregs;
+  memcpy(g, saved_gregs, sizeof(gregset_t));
+  g[GREG_IP] = (greg_t)(uintptr_t)case_return;
+#if defined(__x86_64__)
+  g[REG_RSP] = (greg_t)host_sp;
+#else
+  g[REG_ESP] = (greg_t)host_sp;
+  g[REG_UESP] = (greg_t)host_sp;
+#endif
+  g[GREG_FL] = 0x202;
   state = ST_IDLE;
 }
 
@@ -222,16 +283,9 @@ static void handler(int signo, siginfo_t *si, void *ctx) {
     }
     return;
   }
-  if (state == ST_ENTER && signo == SIGTRAP) {
+  if (state == ST_ENTER && signo == SIGTRAP) { /* once, at start-up: capture segments etc. */
     memcpy(saved_gregs, g, sizeof(gregset_t));
-    const struct case_in *c = cur_in;
-    for (int i = 0; i < NGREGS; i++) g[greg_of[i]] = (greg_t)c->regs[i];
-#if !defined(__x86_64__)
-    g[REG_UESP] = (greg_t)c->regs[4];
-#endif
-    g[GREG_IP] = (greg_t)CODE_ADDR;
-    g[GREG_FL] = (greg_t)((c->eflags & 0xCD5u) | 0x202u);
-    state = ST_RUN;
+    state = ST_IDLE;
     return;
   }
   if (state == ST_RUN) {
@@ -299,6 +353,8 @@ static void setup(void) {
     if (sigaction(sigs[i], &sa, NULL) != 0) die("sigaction");
   struct itimerval it = {{0, 100000}, {0, 100000}};
   if (setitimer(ITIMER_REAL, &it, NULL) != 0) die("setitimer");
+  state = ST_ENTER;
+  __asm__ volatile("int3" ::: "memory");
   install_seccomp();
 }
 
@@ -424,9 +480,14 @@ static void run_case(const struct case_in *c, struct case_out *o) {
   cur_in = c;
   cur_out = o;
   run_serial++;
+  for (int k = 0; k < (int)(sizeof case_frame / sizeof case_frame[0]); k++) {
+    int reg = frame_reg[k];
+    case_frame[k] = reg < 0 ? ((c->eflags & 0xCD5u) | 0x202u) : (__typeof__(case_frame[0]))c->regs[reg];
+  }
+  case_sp = (__typeof__(case_sp))c->regs[4];
   __asm__ volatile("fxsave %0" : "=m"(fxbuf));
-  state = ST_ENTER;
-  __asm__ volatile("int3" ::: "memory");
+  state = ST_RUN;
+  enter_case();
   __asm__ volatile("fxrstor %0" ::"m"(fxbuf));
   /* Compare the region with its initial contents. */
   uint32_t ndiff = 0, h = 2166136261u;
