@@ -2,8 +2,10 @@
  * Instruction semantics, compiled once per decoded instruction into a closure.
  *
  * A closure returns 0 to go on with the next instruction of its block, 1 when it has set RIP
- * itself (branches, far transfers, events), or 2 when the block must end after it with RIP
- * at the next instruction (mode changes, I/O, HLT, STI...). Faults unwind with cpu.fault().
+ * itself as a near branch (the block may be linked to its successor), 2 when the block must
+ * end after it with RIP at the next instruction (mode changes, I/O, HLT, STI...), or 3 when it
+ * has set RIP itself through a far transfer or an event (no linking: CS may have changed).
+ * Faults unwind with cpu.fault().
  *
  * Invariants:
  * - A closure performs every check and every memory access that can fault before it writes
@@ -875,7 +877,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         return () => {
           if (isCall) cpu.sys.farCall(sel, off, 0, os, nextLo, nextHi);
           else cpu.sys.farJump(sel, off, 0, os);
-          return 1;
+          return 3;
         };
       }
       const ea = makeEA(cpu, d, nextLo, nextHi);
@@ -893,15 +895,15 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const sel = cpu.rd16(seg, d.asize === 2 ? sa & 0xffff : sa, d.asize === 8 ? RH : 0);
         if (isCall) cpu.sys.farCall(sel, off, offHi, os, nextLo, nextHi);
         else cpu.sys.farJump(sel, off, offHi, os);
-        return 1;
+        return 3;
       };
     }
     case "retf": {
       const extra = ops.length ? d.imm & 0xffff : 0;
-      return () => { cpu.sys.farReturn(os, extra); return 1; };
+      return () => { cpu.sys.farReturn(os, extra); return 3; };
     }
     case "iret":
-      return () => { cpu.sys.iret(os); return 1; };
+      return () => { cpu.sys.iret(os); return 3; };
     case "int3": case "int": case "into": case "int1": {
       const vector = mn === "int3" ? 3 : mn === "int" ? d.imm & 0xff : mn === "into" ? 4 : 1;
       const kind = mn === "int" ? EV_SOFT_INT : mn === "int1" ? EV_PRIV_SOFT_EXCEPTION : EV_SOFT_EXCEPTION;
@@ -912,7 +914,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         s[RIP_LO] = nextLo;
         s[RIP_HI] = nextHi;
         cpu.sys.deliverEvent(vector, kind, 0, false);
-        return 1;
+        return 3;
       };
     }
 
@@ -1277,11 +1279,11 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       return () => {
         if (cpu.controls.interceptSyscall) cpu.exitBefore(EXIT_SYSCALL, 0, len);
         cpu.sys.syscall(nextLo, nextHi);
-        return 1;
+        return 3;
       };
-    case "sysret": return () => { cpu.sys.sysret(os); return 1; };
-    case "sysenter": return () => { cpu.sys.sysenter(); return 1; };
-    case "sysexit": return () => { cpu.sys.sysexit(os); return 1; };
+    case "sysret": return () => { cpu.sys.sysret(os); return 3; };
+    case "sysenter": return () => { cpu.sys.sysenter(); return 3; };
+    case "sysexit": return () => { cpu.sys.sysexit(os); return 3; };
     case "swapgs": return () => { cpu.sys.swapgs(); return 0; };
     case "clts": return () => { cpu.sys.clts(); return 0; };
     case "invd": case "wbinvd": return () => 0;

@@ -110,6 +110,10 @@ export class Block {
   readonly fns: (() => number)[] = [];
   /** offs[i]: byte offset of instruction i from the block start; offs[n]: the block's length. */
   offs: Int32Array = new Int32Array(0);
+  /** Successors seen last time (block linking), valid while linkGen equals the CPU's tlbGen. */
+  succA: Block | null = null;
+  succB: Block | null = null;
+  linkGen = -1;
   constructor(
     readonly lin: number,
     readonly linHi: number,
@@ -729,12 +733,17 @@ export class Cpu {
     t.note(i);
   }
 
+  /** Bumped whenever translations may change; links between blocks are only followed within one generation. */
+  tlbGen = 0;
+
   flushTlb(keepGlobal: boolean): void {
+    this.tlbGen++;
     this.tlbUser.flush(keepGlobal);
     this.tlbSup.flush(keepGlobal);
   }
 
   flushTlbPage(lin: number, lh: number): void {
+    this.tlbGen++;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     this.tlbUser.clear(i);
     this.tlbSup.clear(i);
@@ -919,34 +928,52 @@ export class Cpu {
   }
 
   private runBlocks(end: number): void {
-    while (this.retired < end && !this.eventCheck) {
-      const b = this.findBlock();
-      const fns = b.fns;
-      let i = 0;
-      let r = 0;
-      try {
-        for (; i < b.n; i++) {
+    const s = this.s;
+    let b = this.findBlock();
+    let i = 0;
+    try {
+      for (;;) {
+        const fns = b.fns;
+        let r = 0;
+        for (i = 0; i < b.n; i++) {
           r = fns[i]();
           if (r !== 0) break;
         }
-      } catch (e) {
-        if (e === GUEST_FAULT) {
+        if (r === 1) this.retired += i + 1;
+        else if (r === 0) {
+          // Fell off the end (or a store at instruction i-1 invalidated the block).
           this.retired += i;
           this.setRipAt(b, i);
+        } else {
+          this.retired += i + 1;
+          if (r === 2) this.setRipAt(b, i + 1);
+          this.eventCheck = true;
+          return;
         }
-        throw e;
+        if (this.retired >= end || this.eventCheck) return;
+        // Chain to the successor seen last time if nothing that affects translation changed.
+        const ripLo = s[S.RIP_LO];
+        const next = b.succA !== null && b.succA.eipLo === ripLo ? b.succA : b.succB !== null && b.succB.eipLo === ripLo ? b.succB : null;
+        if (next !== null && next.valid && next.eipHi === s[S.RIP_HI] && b.linkGen === this.tlbGen && next.mode === this.modeKey) {
+          b = next;
+          continue;
+        }
+        const found = this.findBlock();
+        if (b.linkGen !== this.tlbGen) {
+          b.succA = null;
+          b.succB = null;
+          b.linkGen = this.tlbGen;
+        }
+        if (b.succA === null) b.succA = found;
+        else if (b.succA !== found) b.succB = found;
+        b = found;
       }
-      if (r === 0) {
-        // Fell off the end (or the block was invalidated by a store at instruction i-1).
+    } catch (e) {
+      if (e === GUEST_FAULT) {
         this.retired += i;
         this.setRipAt(b, i);
-      } else if (r === 1) {
-        this.retired += i + 1;
-      } else {
-        this.retired += i + 1;
-        this.setRipAt(b, i + 1);
-        this.eventCheck = true;
       }
+      throw e;
     }
   }
 
