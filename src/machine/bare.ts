@@ -228,7 +228,14 @@ export class BareMachine {
     let outcome: RunOutcome | undefined;
     while (outcome === undefined) {
       if (cpu.controls.exceptionBitmap !== 0 && this.guestHasIdt()) cpu.controls.exceptionBitmap = 0;
-      const reason = cpu.run(SLICE_INSTRUCTIONS);
+      let reason: number;
+      try {
+        reason = cpu.run(SLICE_INSTRUCTIONS);
+      } catch (e) {
+        // The processor promises never to throw; if it does anyway, end this guest, not the host.
+        outcome = { kind: "internal", message: `the processor threw: ${(e as Error).stack ?? e}` };
+        break;
+      }
       switch (reason) {
         case EXIT_BUDGET:
           break;
