@@ -21,6 +21,7 @@
 // 64: long mode (4-level paging, 4 KiB pages).
 
 import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { BareMachine, describeOutcome } from "../src/machine/bare.ts";
 import { buildGuest, type GuestArch } from "../tests/framework/build-guest.ts";
@@ -184,7 +185,7 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   try {
     process.exitCode = await main();
   } catch (e) {

@@ -52,38 +52,32 @@ interface MachineArgs {
   stats: boolean;
 }
 
+const MACHINE_OPTIONS = {
+  kernel: { type: "string" },
+  module: { type: "string", multiple: true },
+  cmdline: { type: "string" },
+  memory: { type: "string" },
+  timeout: { type: "string" },
+  stats: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** node:util's parse errors are several sentences; we keep the one fact that matters. */
+function parseError(e: unknown): UsageError {
+  const err = e as { code?: string; message: string };
+  const quoted = /'([^']*)'/.exec(err.message)?.[1] ?? "";
+  if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return new UsageError(`unknown option ${quoted}`);
+  if (err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL")
+    return new UsageError(`unexpected argument ${quoted}`);
+  return new UsageError(err.message.split("\n")[0].replace(/^Option /, "option "));
+}
+
 function parseMachineArgs(argv: string[]): MachineArgs | "help" {
-  let parsed: ReturnType<typeof parse>;
-  function parse() {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        kernel: { type: "string" },
-        module: { type: "string", multiple: true },
-        cmdline: { type: "string" },
-        memory: { type: "string" },
-        timeout: { type: "string" },
-        stats: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  }
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof MACHINE_OPTIONS }>>;
   try {
-    parsed = parse();
+    parsed = parseArgs({ args: argv, strict: true, allowPositionals: false, options: MACHINE_OPTIONS });
   } catch (e) {
-    const err = e as { code?: string; message: string };
-    const quoted = /'([^']*)'/.exec(err.message)?.[1];
-    if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
-      throw new UsageError(`unknown option ${quoted ?? ""}`.trim());
-    if (err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-      throw new UsageError(`unexpected argument ${quoted ?? ""}`.trim());
-    }
-    if (err.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      throw new UsageError(err.message.split("\n")[0].replace(/^Option /, "option "));
-    }
-    throw new UsageError(err.message.split("\n")[0]);
+    throw parseError(e);
   }
   const v = parsed.values;
   if (v.help) return "help";

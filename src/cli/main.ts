@@ -15,9 +15,13 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
 
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+  if (command === "--help" || command === "-h" || command === "help") {
     io.stdout(`${USAGE}\n`);
-    return command === undefined ? 2 : 0;
+    return 0;
+  }
+  if (command === undefined) {
+    io.stderr("tsxen: missing command (try tsxen --help)\n");
+    return 2;
   }
   const run = COMMANDS[command];
   if (!run) {
