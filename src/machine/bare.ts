@@ -236,17 +236,19 @@ export class BareMachine {
         outcome = { kind: "internal", message: `the processor threw: ${(e as Error).stack ?? e}` };
         break;
       }
+      for (const value of this.marker.drain()) {
+        const mark = { value, retired: cpu.retired, timeMs: performance.now() };
+        this.marks.push(mark);
+        options.onMark?.(mark);
+      }
+      // A write to the exit port wins over whatever the CPU ran into before it stopped.
+      if (this.debugexit.exitValue !== null) {
+        outcome = { kind: "debug-exit", value: this.debugexit.exitValue };
+        break;
+      }
       switch (reason) {
         case EXIT_BUDGET:
-          break;
         case EXIT_REQUESTED:
-          for (const value of this.marker.drain()) {
-            const mark = { value, retired: cpu.retired, timeMs: performance.now() };
-            this.marks.push(mark);
-            options.onMark?.(mark);
-          }
-          if (this.debugexit.exitValue !== null)
-            outcome = { kind: "debug-exit", value: this.debugexit.exitValue };
           break;
         case EXIT_HLT:
           outcome = {
