@@ -679,8 +679,8 @@ class Builder {
       this.regsLo[1] = ((this.regsLo[1]! & ~0xff) | this.shiftCount()) >>> 0;
     }
     if (m.startsWith("bt") && this.ops[1]?.spec[0] === "G" && this.memOp && this.gReg >= 0) {
-      this.setRegOperand(this.gReg, this.osize, BigInt(r.below(1024) - 512));
-      if (this.gReg === this.baseRegOf()) this.memInRegion = false;
+      // A small bit offset, unless the register also forms the address.
+      if (this.gReg !== this.baseRegOf() && this.gReg !== this.indexRegOf()) this.setRegOperand(this.gReg, this.osize, BigInt(r.below(1024) - 512));
     }
     if ((m === "cmpxchg") && r.chance(0.5)) {
       const size = sizeOf(0);
@@ -716,6 +716,12 @@ class Builder {
     const rm = this.mem.modrm & 7;
     if (rm === 4 && this.mem.sib >= 0) return (this.mem.sib & 7) | (this.rex & 1 ? 8 : 0);
     return rm | (this.rex & 1 ? 8 : 0);
+  }
+
+  private indexRegOf(): number {
+    if (!this.mem || this.mem.sib < 0) return -1;
+    const idx = ((this.mem.sib >> 3) & 7) | (this.rex & 2 ? 8 : 0);
+    return idx === 4 ? -1 : idx;
   }
 
   private setupDivide(size: number): void {
