@@ -528,3 +528,465 @@ test("lar/lsl report validity through ZF", () => {
   assert.equal(cpu.sys.lsl(0x23), 0xffffffff);
   assert.equal(cpu.sys.lsl(0x28), -1, "a TSS with DPL 0");
 });
+
+// ---------------------------------------------------------------------- segment loads
+
+test("loadSegment: privilege rules, #NP, SS rules, accessed bit, MOV SS shadow", () => {
+  const m = protectedMachine(3);
+  const { cpu } = m;
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.loadSegment(S.SEG_DS, 0x10)), { vector: S.VEC_GP, error: 0x10 }, "DPL 0 data from CPL 3");
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.loadSegment(S.SEG_DS, 0x40)), { vector: S.VEC_GP, error: 0x40 }, "beyond the GDT limit");
+  cpu.sys.loadSegment(S.SEG_DS, 0x23);
+  assert.equal(m.r32(0x1024) & 0x100, 0x100, "accessed bit set in the descriptor");
+  assert.equal(cpu.s[S.segWord(S.SEG_DS, S.SEG_ATTR)] & 0xff, 0xf3);
+  cpu.sys.loadSegment(S.SEG_ES, 0x1b); // readable DPL-3 code: fine for a data register
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.loadSegment(S.SEG_SS, 0x1b)), { vector: S.VEC_GP, error: 0x18 }, "code into SS");
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.loadSegment(S.SEG_SS, 0)), { vector: S.VEC_GP, error: 0 }, "null SS");
+  m.w64(0x1030, 0x0000ffff, 0x00cf7300); // DPL 3 data, not present
+  m.cpu.s[S.GDTR_LIMIT] = 0x3f;
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.loadSegment(S.SEG_FS, 0x33)), { vector: S.VEC_NP, error: 0x30 });
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.loadSegment(S.SEG_SS, 0x33)), { vector: S.VEC_SS, error: 0x30 });
+  cpu.sys.loadSegment(S.SEG_SS, 0x23);
+  assert.equal(cpu.s[S.INTR_SHADOW], 2, "MOV SS blocks interrupts (and single-step) for one instruction");
+  cpu.sys.loadSegment(S.SEG_GS, 0);
+  assert.equal(cpu.s[S.segWord(S.SEG_GS, S.SEG_ATTR)] & S.ATTR_UNUSABLE, S.ATTR_UNUSABLE);
+});
+
+test("loadSegment: real mode sets base = selector << 4; 64-bit mode allows a null SS at CPL 0", () => {
+  const m = machine();
+  m.cpu.sys.loadSegment(S.SEG_ES, 0xb800);
+  assert.equal(m.cpu.segBase[S.SEG_ES], 0xb8000);
+  const l = longMachine(0);
+  l.cpu.sys.loadSegment(S.SEG_SS, 0);
+  assert.equal(l.cpu.s[S.segWord(S.SEG_SS, S.SEG_SEL)], 0);
+  const u = longMachine(3);
+  assert.deepEqual(faultOf(u.cpu, () => u.cpu.sys.loadSegment(S.SEG_SS, 3)), { vector: S.VEC_GP, error: 0 });
+});
+
+// ---------------------------------------------------------------------- far transfers
+
+test("far call through a 32-bit call gate to CPL 0 copies parameters; far return goes back out", () => {
+  const m = protectedMachine(3);
+  const { cpu } = m;
+  // GDT 0x30: call gate DPL 3 -> 0x08:0x7000, 2 dword parameters.
+  m.w64(0x1030, (0x08 << 16) | 0x7000, 0x0000ec02);
+  cpu.s[S.GDTR_LIMIT] = 0x37;
+  m.w32(0x8000, 0x1111); // parameter 0 (at ESP)
+  m.w32(0x8004, 0x2222); // parameter 1
+  cpu.sys.farCall(0x33, 0, 0, 4, 0x5007, 0);
+  assert.equal(cpu.cpl, 0);
+  assert.equal(cpu.eip, 0x7000);
+  assert.equal(cpu.s[S.segWord(S.SEG_SS, S.SEG_SEL)], 0x10);
+  const sp = 0x9000;
+  assert.deepEqual(
+    [sp - 4, sp - 8, sp - 12, sp - 16, sp - 20, sp - 24].map((a) => m.r32(a)),
+    [0x23, 0x8000, 0x2222, 0x1111, 0x1b, 0x5007],
+    "SS, ESP, param 1, param 0, CS, EIP",
+  );
+  assert.equal(cpu.reg32(S.REG_ESP), sp - 24);
+  // The kernel loads DS with its own data segment, then RETF 8 back to CPL 3.
+  cpu.sys.loadSegment(S.SEG_DS, 0x10);
+  cpu.sys.farReturn(4, 8);
+  assert.equal(cpu.cpl, 3);
+  assert.equal(cpu.eip, 0x5007);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x8008, "the caller's parameters popped too");
+  assert.equal(cpu.s[S.segWord(S.SEG_SS, S.SEG_SEL)], 0x23);
+  assert.equal(cpu.s[S.segWord(S.SEG_DS, S.SEG_ATTR)] & S.ATTR_UNUSABLE, S.ATTR_UNUSABLE, "DS (DPL 0) nulled");
+  assert.equal(cpu.s[S.segWord(S.SEG_ES, S.SEG_ATTR)] & S.ATTR_UNUSABLE, 0, "ES (DPL 3) kept");
+});
+
+test("far jump and far call to a code segment at the same privilege; conforming code keeps CPL", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  cpu.sys.farCall(0x08, 0x6000, 0, 4, 0x5005, 0);
+  assert.equal(cpu.eip, 0x6000);
+  assert.equal(m.r32(0x8000 - 4), 0x08);
+  assert.equal(m.r32(0x8000 - 8), 0x5005);
+  cpu.sys.farReturn(4, 0);
+  assert.equal(cpu.eip, 0x5005);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x8000);
+  const u = protectedMachine(3);
+  u.w64(0x1030, 0x0000ffff, 0x00cf9f00); // conforming code, DPL 0
+  u.cpu.s[S.GDTR_LIMIT] = 0x37;
+  u.cpu.sys.farJump(0x33, 0x1234, 0, 4);
+  assert.equal(u.cpu.cpl, 3);
+  assert.equal(u.cpu.s[S.segWord(S.SEG_CS, S.SEG_SEL)], 0x33);
+  assert.deepEqual(faultOf(u.cpu, () => u.cpu.sys.farJump(0x08, 0, 0, 4)), { vector: S.VEC_GP, error: 8 });
+  assert.deepEqual(faultOf(u.cpu, () => u.cpu.sys.farJump(0x1b, 0, 1, 8)), { vector: S.VEC_GP, error: 0 }, "beyond the limit");
+});
+
+test("64-bit call gate from CPL 3: RSP0 from the TSS, null SS, 8-byte pushes", () => {
+  const m = longMachine(3);
+  const { cpu } = m;
+  // 16-byte call gate at 0x40 (DPL 3) -> 0x08:0xffff8000_00007000 (the address only needs to be canonical).
+  m.w64(0x1040, (0x08 << 16) | 0x7000, 0x0000ec00);
+  m.w64(0x1048, 0xffff8000 | 0, 0);
+  cpu.s[S.GDTR_LIMIT] = 0x4f;
+  cpu.sys.farCall(0x43, 0, 0, 4, 0x5007, 0);
+  assert.equal(cpu.cpl, 0);
+  assert.equal(cpu.eip, 0x7000);
+  assert.equal(cpu.s[S.RIP_HI] >>> 0, 0xffff8000);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x9000 - 32);
+  assert.deepEqual([0x9000 - 8, 0x9000 - 16, 0x9000 - 24, 0x9000 - 32].map((a) => m.r32(a)), [0x23, 0x8008, 0x2b, 0x5007]);
+  // RETF with REX.W back to CPL 3 in 64-bit mode.
+  cpu.sys.farReturn(8, 0);
+  assert.equal(cpu.cpl, 3);
+  assert.ok(cpu.code64);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x8008);
+});
+
+// ---------------------------------------------------------------------- IRET
+
+test("iret: same privilege and to an outer privilege (protected mode)", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  // Frame for a return to CPL 3: EIP, CS, EFLAGS, ESP, SS.
+  const frame = [0x5100, 0x1b, S.F_IF | S.F_IOPL | 2, 0x7000, 0x23];
+  frame.forEach((v, i) => m.w32(0x7f00 + i * 4, v));
+  cpu.setReg32(S.REG_ESP, 0x7f00);
+  cpu.sys.iret(4);
+  assert.equal(cpu.cpl, 3);
+  assert.equal(cpu.eip, 0x5100);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x7000);
+  assert.equal(cpu.getEflags() & (S.F_IF | S.F_IOPL), S.F_IF | S.F_IOPL, "CPL 0 may set IOPL");
+  // From CPL 3 with IOPL 3, an IRET cannot change IOPL.
+  [0x5200, 0x1b, S.F_IF | 2].forEach((v, i) => m.w32(0x6f00 + i * 4, v));
+  cpu.setReg32(S.REG_ESP, 0x6f00);
+  cpu.sys.iret(4);
+  assert.equal(cpu.getEflags() & S.F_IOPL, S.F_IOPL);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x6f0c);
+  // Returning to CPL 0 from CPL 3 is #GP(selector).
+  [0x5300, 0x08, 2].forEach((v, i) => m.w32(0x6e00 + i * 4, v));
+  cpu.setReg32(S.REG_ESP, 0x6e00);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.iret(4)), { vector: S.VEC_GP, error: 8 });
+  // NT set: a task return, not implemented: #GP(0).
+  const k = protectedMachine(0);
+  k.cpu.setEflags(S.F_NT | 2);
+  assert.deepEqual(faultOf(k.cpu, () => k.cpu.sys.iret(4)), { vector: S.VEC_GP, error: 0 });
+});
+
+test("iretq to compatibility mode at CPL 3, and to 64-bit mode with a null SS at CPL 0", () => {
+  const m = longMachine(0);
+  const { cpu } = m;
+  [0x5100, 0, 0x1b, 0, S.F_IF | 2, 0, 0x7000, 0, 0x23, 0].forEach((v, i) => m.w32(0x7f00 + i * 4, v));
+  cpu.setReg32(S.REG_ESP, 0x7f00);
+  cpu.sys.iret(8);
+  assert.equal(cpu.cpl, 3);
+  assert.ok(!cpu.code64 && cpu.lma && cpu.csD, "compatibility mode, 32-bit code");
+  assert.equal(cpu.reg32(S.REG_ESP), 0x7000);
+  const k = longMachine(0);
+  [0x5100, 0, 0x08, 0, 2, 0, 0x7000, 0, 0, 0].forEach((v, i) => k.w32(0x7f00 + i * 4, v));
+  k.cpu.setReg32(S.REG_ESP, 0x7f00);
+  k.cpu.sys.iret(8);
+  assert.equal(k.cpu.cpl, 0);
+  assert.ok(k.cpu.code64);
+  assert.equal(k.cpu.reg32(S.REG_ESP), 0x7000, "IRETQ pops SS:RSP even at the same privilege");
+});
+
+test("virtual-8086 mode: entered by IRET from CPL 0, left by an interrupt to a CPL-0 gate", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  // EIP, CS, EFLAGS(VM, IOPL 3), ESP, SS, ES, DS, FS, GS
+  [0x0100, 0x2000, S.F_VM | S.F_IOPL | S.F_IF | 2, 0xfff0, 0x3000, 0x4000, 0x5000, 0x6000, 0x7000].forEach((v, i) => m.w32(0x7f00 + i * 4, v));
+  cpu.setReg32(S.REG_ESP, 0x7f00);
+  cpu.sys.iret(4);
+  assert.equal(cpu.cpl, 3);
+  assert.equal(cpu.getEflags() & S.F_VM, S.F_VM);
+  assert.equal(cpu.segBase[S.SEG_CS], 0x20000);
+  assert.equal(cpu.segBase[S.SEG_DS], 0x50000);
+  assert.equal(cpu.reg32(S.REG_ESP), 0xfff0);
+  // A segment load in v86 mode is real-mode style.
+  cpu.sys.loadSegment(S.SEG_ES, 0x1234);
+  assert.equal(cpu.segBase[S.SEG_ES], 0x12340);
+  // An external interrupt leaves v86 mode through a 32-bit gate to CPL 0.
+  gate32(m, 0x20, 0x08, 0x7000);
+  cpu.sys.deliverEvent(0x20, EV_EXTERNAL, 0, false);
+  assert.equal(cpu.cpl, 0);
+  assert.equal(cpu.getEflags() & S.F_VM, 0);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x9000 - 36);
+  assert.deepEqual(
+    Array.from({ length: 9 }, (_, i) => m.r32(0x9000 - 4 - 4 * i)),
+    [0x7000, 0x6000, 0x5000, 0x1234, 0x3000, 0xfff0, (S.F_VM | S.F_IOPL | S.F_IF | 2) >>> 0, 0x2000, 0x0100],
+    "GS FS DS ES SS ESP EFLAGS CS EIP",
+  );
+  assert.equal(cpu.s[S.segWord(S.SEG_DS, S.SEG_ATTR)] & S.ATTR_UNUSABLE, S.ATTR_UNUSABLE, "data segments nulled");
+});
+
+// ---------------------------------------------------------------------- control registers
+
+test("long mode activation: EFER.LME + CR4.PAE + CR0.PG sets LMA; without PAE it is #GP", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  const s = cpu.s;
+  m.w64(0x10000, 0x11000 | 7, 0);
+  m.w64(0x11000, 0x12000 | 7, 0);
+  m.w64(0x12000, 0x80 | 7, 0);
+  cpu.sys.writeCr(3, 0x10000, 0);
+  cpu.sys.wrmsr(0xc0000080, S.EFER_LME, 0);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.writeCr(0, s[S.CR0] | S.CR0_PG, 0)), { vector: S.VEC_GP, error: 0 });
+  cpu.sys.writeCr(4, S.CR4_PAE, 0);
+  cpu.sys.writeCr(0, s[S.CR0] | S.CR0_PG, 0);
+  assert.equal(s[S.EFER] & S.EFER_LMA, S.EFER_LMA);
+  assert.ok(cpu.lma && !cpu.code64, "compatibility mode until CS is reloaded");
+  assert.equal(cpu.pagingMode, 3);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.wrmsr(0xc0000080, 0, 0)), { vector: S.VEC_GP, error: 0 }, "LME is frozen while paging");
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.writeCr(4, 0, 0)), { vector: S.VEC_GP, error: 0 }, "PAE cannot be cleared in long mode");
+  // A far jump to a 64-bit code segment enters 64-bit mode.
+  m.w64(0x1030, 0x0000ffff, 0x00af9b00);
+  s[S.GDTR_LIMIT] = 0x37;
+  cpu.sys.farJump(0x30, 0x5000, 0, 4);
+  assert.ok(cpu.code64);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.writeCr(0, s[S.CR0] & ~S.CR0_PG, 0)), { vector: S.VEC_GP, error: 0 }, "no paging off in 64-bit mode");
+  assert.equal(cpu.sys.readCr(4), S.CR4_PAE);
+});
+
+test("CR0/CR4 reserved bits and consistency rules; CR8; DR4/DR5 aliases", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.writeCr(0, S.CR0_PG, 0)), { vector: S.VEC_GP, error: 0 }, "PG without PE");
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.writeCr(0, S.CR0_PE | S.CR0_NW, 0)), { vector: S.VEC_GP, error: 0 }, "NW without CD");
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.writeCr(0, S.CR0_PE | (1 << 20), 0)), { vector: S.VEC_GP, error: 0 });
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.writeCr(4, S.CR4_VME, 0)), { vector: S.VEC_GP, error: 0 }, "VME is not offered");
+  cpu.sys.writeCr(0, S.CR0_PE, 0);
+  assert.equal(cpu.sys.readCr(0), S.CR0_PE | S.CR0_ET, "ET reads as 1");
+  cpu.sys.writeCr(8, 5, 0);
+  assert.equal(cpu.sys.readCr(8), 5);
+  cpu.sys.writeDr(7, 0x3, 0);
+  assert.equal(cpu.sys.readDr(5) >>> 0, 0x403, "DR5 aliases DR7 without CR4.DE");
+  cpu.sys.writeCr(4, S.CR4_DE, 0);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.readDr(4)), { vector: S.VEC_UD, error: 0 });
+  cpu.sys.lmsw(0xe);
+  assert.equal(cpu.sys.readCr(0) & 0xf, 0xf, "LMSW cannot clear PE");
+  cpu.sys.clts();
+  assert.equal(cpu.sys.smsw() & S.CR0_TS, 0);
+});
+
+// ---------------------------------------------------------------------- MSRs and fast system calls
+
+test("MSRs: canonical checks, unknown MSRs, PAT validation, TSC writes through the offset", () => {
+  const m = longMachine(0);
+  const { cpu } = m;
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.wrmsr(0xc0000100, 0, 0x00010000)), { vector: S.VEC_GP, error: 0 });
+  cpu.sys.wrmsr(0xc0000100, 0x1000, 0xffff8000 | 0);
+  assert.equal(cpu.s[S.segWord(S.SEG_FS, S.SEG_BASE_HI)] >>> 0, 0xffff8000);
+  assert.equal(cpu.sys.rdmsr(0xc0000100), 0x1000);
+  assert.equal(cpu.hi >>> 0, 0xffff8000);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.rdmsr(0x12345)), { vector: S.VEC_GP, error: 0 });
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.wrmsr(0x277, 0x02, 0)), { vector: S.VEC_GP, error: 0 }, "PAT type 2 is reserved");
+  cpu.readTsc = () => 5_000_000_000;
+  cpu.sys.wrmsr(0x10, 100, 1);
+  cpu.readTsc = () => 5_000_000_010;
+  assert.equal(cpu.sys.rdmsr(0x10), 110);
+  assert.equal(cpu.hi, 1);
+  cpu.sys.wrmsr(0xc0000102, 0xabc, 0);
+  cpu.sys.swapgs();
+  assert.equal(cpu.s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)], 0xabc);
+});
+
+test("syscall/sysret round trip between CPL 3 (64-bit) and CPL 0", () => {
+  const m = longMachine(3);
+  const { cpu } = m;
+  const s = cpu.s;
+  // STAR: SYSCALL CS = 0x08 (SS 0x10); SYSRET base 0x18: CS32 = 0x1b, SS = 0x23, CS64 = 0x2b.
+  cpu.sys.wrmsr(0xc0000081, 0, (0x18 << 16) | 0x08);
+  cpu.sys.wrmsr(0xc0000082, 0x7000, 0xffff8000 | 0);
+  cpu.sys.wrmsr(0xc0000084, S.F_IF | S.F_TF, 0);
+  cpu.setEflags(S.F_IF | S.F_CF | 2);
+  cpu.sys.syscall(0x5002, 0);
+  assert.equal(cpu.cpl, 0);
+  assert.ok(cpu.code64);
+  assert.equal(cpu.eip, 0x7000);
+  assert.equal(cpu.reg32(S.REG_ECX), 0x5002);
+  assert.equal(s[22], S.F_IF | S.F_CF | 2, "R11 = old RFLAGS");
+  assert.equal(cpu.getEflags() & S.F_IF, 0);
+  assert.equal(s[S.segWord(S.SEG_SS, S.SEG_SEL)], 0x10);
+  cpu.sys.sysret(8);
+  assert.equal(cpu.cpl, 3);
+  assert.ok(cpu.code64);
+  assert.equal(s[S.segWord(S.SEG_CS, S.SEG_SEL)], 0x2b);
+  assert.equal(s[S.segWord(S.SEG_SS, S.SEG_SEL)], 0x23);
+  assert.equal(cpu.eip, 0x5002);
+  assert.equal(cpu.getEflags() & S.F_IF, S.F_IF);
+  // SYSRET to a non-canonical RCX is #GP(0) at CPL 0 (Intel).
+  cpu.sys.syscall(0x5002, 0);
+  cpu.setReg64(S.REG_ECX, 0, 0x00008000);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.sysret(8)), { vector: S.VEC_GP, error: 0 });
+  // SYSCALL outside 64-bit mode is #UD.
+  const p = protectedMachine(3);
+  assert.deepEqual(faultOf(p.cpu, () => p.cpu.sys.syscall(0, 0)), { vector: S.VEC_UD, error: 0 });
+});
+
+test("sysenter/sysexit in 32-bit protected mode", () => {
+  const m = protectedMachine(3);
+  const { cpu } = m;
+  cpu.sys.wrmsr(0x174, 0x08, 0);
+  cpu.sys.wrmsr(0x175, 0x9000, 0);
+  cpu.sys.wrmsr(0x176, 0x7000, 0);
+  cpu.sys.sysenter();
+  assert.equal(cpu.cpl, 0);
+  assert.equal(cpu.eip, 0x7000);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x9000);
+  assert.equal(cpu.s[S.segWord(S.SEG_SS, S.SEG_SEL)], 0x10);
+  cpu.setReg32(S.REG_EDX, 0x5555);
+  cpu.setReg32(S.REG_ECX, 0x8888);
+  cpu.sys.sysexit(4);
+  assert.equal(cpu.cpl, 3);
+  assert.equal(cpu.s[S.segWord(S.SEG_CS, S.SEG_SEL)], 0x1b);
+  assert.equal(cpu.s[S.segWord(S.SEG_SS, S.SEG_SEL)], 0x23);
+  assert.equal(cpu.eip, 0x5555);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x8888);
+});
+
+// ---------------------------------------------------------------------- descriptor tables, TSS, I/O bitmap
+
+test("lgdt/sgdt with 32- and 64-bit bases; UMIP", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  m.dv.setUint16(0x6000, 0x1ff, true);
+  m.w32(0x6002, 0x12345678);
+  cpu.sys.lgdt(S.SEG_DS, 0x6000, 0, 4);
+  assert.equal(cpu.s[S.GDTR_LIMIT], 0x1ff);
+  assert.equal(cpu.s[S.GDTR_BASE_LO], 0x12345678);
+  cpu.sys.lidt(S.SEG_DS, 0x6000, 0, 2);
+  assert.equal(cpu.s[S.IDTR_BASE_LO], 0x345678, "16-bit operand size: 24-bit base");
+  cpu.sys.sgdt(S.SEG_DS, 0x6100, 0, 4);
+  assert.equal(m.dv.getUint16(0x6100, true), 0x1ff);
+  assert.equal(m.r32(0x6102), 0x12345678);
+  const l = longMachine(0);
+  l.dv.setUint16(0x6000, 0xfff, true);
+  l.w64(0x6002, 0x1000, 0xffff8000 | 0);
+  l.cpu.sys.lidt(S.SEG_DS, 0x6000, 0, 8);
+  assert.equal(l.cpu.s[S.IDTR_BASE_HI] >>> 0, 0xffff8000);
+  l.cpu.sys.sidt(S.SEG_DS, 0x6100, 0, 8);
+  assert.equal(l.r32(0x6106), 0xffff8000);
+  const u = protectedMachine(3);
+  u.cpu.s[S.CR4] |= S.CR4_UMIP;
+  assert.deepEqual(faultOf(u.cpu, () => u.cpu.sys.sgdt(S.SEG_DS, 0x6100, 0, 4)), { vector: S.VEC_GP, error: 0 });
+  assert.deepEqual(faultOf(u.cpu, () => u.cpu.sys.str()), { vector: S.VEC_GP, error: 0 });
+});
+
+test("ltr marks the TSS busy and a busy TSS cannot be loaded; lldt", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  m.w64(0x1028, (0x3000 << 16) | 0x67, 0x00008900); // available 32-bit TSS
+  cpu.sys.ltr(0x28);
+  assert.equal((m.r32(0x102c) >>> 8) & 0xf, 0xb, "busy in the GDT");
+  assert.equal(cpu.s[S.segWord(S.SEG_TR, S.SEG_ATTR)] & 0xf, 0xb);
+  assert.equal(cpu.sys.str(), 0x28);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.ltr(0x28)), { vector: S.VEC_GP, error: 0x28 });
+  m.w64(0x1030, (0x4000 << 16) | 0xf, 0x00008200); // LDT at 0x4000, two entries
+  cpu.s[S.GDTR_LIMIT] = 0x37;
+  cpu.sys.lldt(0x30);
+  assert.equal(cpu.segBase[S.SEG_LDTR], 0x4000);
+  m.w64(0x4008, 0x0000ffff, 0x00cff300);
+  cpu.sys.loadSegment(S.SEG_FS, 0x0f); // LDT entry 1, RPL 3
+  assert.equal(cpu.s[S.segWord(S.SEG_FS, S.SEG_SEL)], 0x0f);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.loadSegment(S.SEG_FS, 0x17)), { vector: S.VEC_GP, error: 0x14 }, "beyond the LDT limit");
+});
+
+test("checkIoPermission: the TSS I/O bitmap when CPL > IOPL", () => {
+  const m = protectedMachine(3);
+  const { cpu } = m;
+  cpu.s[S.segWord(S.SEG_TR, S.SEG_LIMIT)] = 0x68 + 0x100; // a bitmap for ports 0..0x7ff
+  m.dv.setUint16(0x3000 + 102, 0x68, true);
+  // Bitmap: everything allowed except port 0x3f9.
+  m.ram[0x3068 + (0x3f9 >> 3)] = 1 << (0x3f9 & 7);
+  cpu.sys.checkIoPermission(0x3f8, 1);
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.checkIoPermission(0x3f8, 2)), { vector: S.VEC_GP, error: 0 });
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.checkIoPermission(0x800, 1)), { vector: S.VEC_GP, error: 0 }, "beyond the TSS limit");
+  cpu.sys.checkIoPermission(0x7f8, 1); // its two bitmap bytes are 0x167 and 0x168: inside
+  cpu.setEflags(S.F_IOPL | 2);
+  cpu.sys.checkIoPermission(0x3f9, 1); // CPL <= IOPL: no bitmap
+});
+
+test("POPF rules: IOPL only at CPL 0, IF only when CPL <= IOPL, VM/RF untouched, 16-bit form", () => {
+  const m = protectedMachine(3);
+  const { cpu } = m;
+  cpu.setEflags(S.F_IF | 2);
+  cpu.sys.writeEflagsFromPopf(S.F_IOPL | S.F_CF | S.F_AC | S.F_VM | S.F_RF, 4);
+  assert.equal(cpu.getEflags(), (S.F_IF | S.F_CF | S.F_AC | 2) >>> 0, "IF kept (CPL > IOPL), IOPL/VM/RF untouched");
+  const k = protectedMachine(0);
+  k.cpu.sys.writeEflagsFromPopf(S.F_IOPL | S.F_IF | S.F_AC | 0xffc00000, 2);
+  assert.equal(k.cpu.getEflags(), (S.F_IOPL | S.F_IF | 2) >>> 0, "16-bit POPF leaves AC; reserved bits stay clear");
+});
+
+test("INVLPG drops every 4 KiB fragment of a large page", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  twoLevel(m);
+  cpu.s[S.CR4] |= S.CR4_PSE;
+  m.w32(0x10000 + 2 * 4, 0x400000 | 0x80 | 0x63);
+  m.w32(0x10000, 0x12000 | 7);
+  for (let i = 0; i < 1024; i++) m.w32(0x12000 + i * 4, (i << 12) | 0x67);
+  cpu.flushTlb(false);
+  cpu.setReg32(S.REG_EAX, 0);
+  // Touch two pages of the 4 MiB mapping through the TLB, remap it, INVLPG one address.
+  cpu.rd32(S.SEG_DS, 0x800000, 0);
+  cpu.rd32(S.SEG_DS, 0x9ff000, 0);
+  m.w32(0x400000, 0x11111111);
+  m.w32(0x5ff000, 0x22222222);
+  m.w32(0x10000 + 2 * 4, 0 | 0x80 | 0x63); // now -> physical 0
+  m.w32(0x1ff000, 0x33333333);
+  cpu.sys.invlpg(0x800000, 0);
+  assert.equal(cpu.rd32(S.SEG_DS, 0x9ff000, 0) >>> 0, 0x33333333, "the other fragment was dropped too");
+});
+
+test("CPUID: vendor, no x87/SSE yet, long mode features, address sizes, out-of-range leaves", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  const regs = () => [S.REG_EAX, S.REG_EBX, S.REG_ECX, S.REG_EDX].map((r) => cpu.reg32(r));
+  cpu.sys.cpuid(0, 0);
+  const [max, b, c, d] = regs();
+  const vendor = Buffer.alloc(12);
+  vendor.writeUInt32LE(b, 0);
+  vendor.writeUInt32LE(d, 4);
+  vendor.writeUInt32LE(c, 8);
+  assert.equal(vendor.toString("latin1"), "TsxenVirtCPU");
+  cpu.sys.cpuid(1, 0);
+  const edx1 = cpu.reg32(S.REG_EDX);
+  assert.equal(edx1 & 1, 0, "no FPU yet");
+  assert.equal(edx1 & (1 << 6), 1 << 6, "PAE");
+  cpu.sys.cpuid(0x80000001, 0);
+  assert.equal(cpu.reg32(S.REG_EDX) & ((1 << 29) | (1 << 20) | (1 << 11)), (1 << 29) | (1 << 20) | (1 << 11));
+  cpu.sys.cpuid(0x80000008, 0);
+  assert.equal(cpu.reg32(S.REG_EAX), 0x3024);
+  cpu.sys.cpuid(max + 5, 0);
+  const high = regs();
+  cpu.sys.cpuid(max, 0);
+  assert.deepEqual(high, regs(), "a leaf past the maximum returns the highest basic leaf");
+  cpu.sys.cpuidPolicy.set(0x40000000, -1, { eax: 0x40000001, ebx: 1, ecx: 2, edx: 3 });
+  cpu.sys.cpuid(0x40000000, 0);
+  assert.deepEqual(regs(), [0x40000001, 1, 2, 3]);
+});
+
+// ---------------------------------------------------------------------- through the run loop
+
+test("run loop: INT 0x80 to a handler and IRET back, in 32-bit protected mode", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  m.ram.set([0xcd, 0x80, 0xf4], 0x5000); // int 0x80; hlt
+  m.ram.set([0xb8, 42, 0, 0, 0, 0xcf], 0x7000); // mov eax, 42; iret
+  gate32(m, 0x80, 0x08, 0x7000);
+  assert.equal(cpu.run(100), 2 /* EXIT_HLT */);
+  assert.equal(cpu.reg32(S.REG_EAX), 42);
+  assert.equal(cpu.reg32(S.REG_ESP), 0x8000);
+  assert.equal(cpu.eip, 0x5003);
+});
+
+test("run loop: a user-mode #PF in 64-bit mode is delivered through the IDT and IRETQ returns to CPL 3", () => {
+  const m = longMachine(3);
+  const { cpu } = m;
+  // User code: mov eax, [0x300000] (unmapped: #PF) ; int 0x81
+  m.ram.set([0x8b, 0x04, 0x25, 0x00, 0x00, 0x30, 0x00, 0xcd, 0x81], 0x5000);
+  // #PF handler (CPL 0): add rsp, 8 (error code); mov eax, 7; add qword [rsp], 7 (skip the load); iretq
+  m.ram.set([0x48, 0x83, 0xc4, 0x08, 0xb8, 7, 0, 0, 0, 0x48, 0x83, 0x04, 0x24, 0x07, 0x48, 0xcf], 0x7000);
+  m.ram.set([0xf4], 0x7100); // int 0x81 handler: hlt
+  gate64(m, 14, 0x08, 0x7000);
+  gate64(m, 0x81, 0x08, 0x7100, 0, 3);
+  assert.equal(cpu.run(100), 2 /* EXIT_HLT */);
+  assert.equal(cpu.reg32(S.REG_EAX), 7);
+  assert.equal(cpu.s[S.CR2_LO], 0x300000);
+  assert.equal(m.r32(0x9000 - 48), 4 | 0, "error code: user read, not present");
+  assert.equal(cpu.cpl, 0);
+  assert.equal(cpu.eip, 0x7101);
+});

@@ -21,6 +21,8 @@
  * - s[S.CPL] is written before a CS/SS cache is loaded, because loading CS/SS recomputes the
  *   derived mode (cpu.updateMode) from it; EFLAGS.VM is written before data segment caches,
  *   because their fast-path flag depends on it.
+ * - MOV SS/POP SS set s[S.INTR_SHADOW] = SHADOW_MOV_SS (2), not 1: STI's shadow (1) must not
+ *   hold back a single-step trap, MOV SS's must.
  * - No BigInt; 64-bit values are lo/hi int32 pairs; addresses are normalised with >>> 0 before
  *   being handed to the physical accessors.
  *
@@ -100,6 +102,14 @@ export const MSR_KERNEL_GS_BASE = 0xc0000102;
 export const MSR_TSC_AUX = 0xc0000103;
 
 const TWO_32 = 4294967296;
+
+/**
+ * s[S.INTR_SHADOW] values, as VMX's interruptibility state: 1 = blocking by STI, 2 = blocking
+ * by MOV SS/POP SS (which also holds back a single-step #DB). Any non-zero value blocks
+ * interrupts for one instruction.
+ */
+export const SHADOW_STI = 1;
+export const SHADOW_MOV_SS = 2;
 
 /** CR0 bits a guest may set (ET reads as 1 whatever is written). */
 const CR0_WRITABLE =
@@ -295,8 +305,8 @@ export class SystemUnit {
 
   /** After an instruction executed with TF=1: true if a single-step #DB is due. */
   pendingSingleStep(): boolean {
-    // MOV SS / POP SS hold the trap until after the next instruction (the shadow they set).
-    return this.cpu.s[S.INTR_SHADOW] === 0;
+    // MOV SS / POP SS hold the trap until after the next instruction; STI's shadow does not.
+    return this.cpu.s[S.INTR_SHADOW] !== SHADOW_MOV_SS;
   }
 
   private exitsOnException(vector: number, kind: number): boolean {
@@ -884,7 +894,7 @@ export class SystemUnit {
       }
     }
     if (seg === S.SEG_SS) {
-      s[S.INTR_SHADOW] = 1;
+      s[S.INTR_SHADOW] = SHADOW_MOV_SS;
       cpu.eventCheck = true;
     }
   }
