@@ -89,6 +89,7 @@ export const MSR_SYSENTER_EIP = 0x176;
 export const MSR_MCG_CAP = 0x179;
 export const MSR_MCG_STATUS = 0x17a;
 export const MSR_MISC_ENABLE = 0x1a0;
+export const MSR_DEBUGCTL = 0x1d9;
 export const MSR_PAT = 0x277;
 export const MSR_MTRR_DEF_TYPE = 0x2ff;
 export const MSR_EFER = 0xc0000080;
@@ -1192,7 +1193,7 @@ export class SystemUnit {
     const cpu = this.cpu;
     const err = ssSel & 0xfffc;
     if (err === 0 && (ssSel & 4) === 0) {
-      if (to64 && rpl < 3 && (ssSel & 3) === rpl) return true;
+      if (to64 && rpl < 3) return true;
       cpu.gp(0);
     }
     if (!this.readDescriptor(ssSel)) cpu.gp(err);
@@ -1858,6 +1859,7 @@ export class SystemUnit {
       case MSR_TSC:
         return this.rdtsc();
       case MSR_PLATFORM_ID:
+      case MSR_DEBUGCTL:
       case MSR_BIOS_SIGN_ID:
       case MSR_MCG_CAP:
       case MSR_MCG_STATUS:
@@ -1929,6 +1931,7 @@ export class SystemUnit {
       case MSR_BIOS_SIGN_ID:
         return; // microcode revision probe: writes are ignored
       case MSR_MCG_STATUS:
+      case MSR_DEBUGCTL: // no branch tracing or LBRs: only 0 is accepted
         if (lo !== 0 || hi !== 0) cpu.gp(0);
         return;
       case MSR_APIC_BASE:

@@ -45,6 +45,7 @@ export const CPUID_1_ECX_HYPERVISOR = 1 << 31;
 // Leaf 7 subleaf 0.
 export const CPUID_7_EBX_SMEP = 1 << 7;
 export const CPUID_7_ECX_UMIP = 1 << 2;
+export const CPUID_7_ECX_RDPID = 1 << 22;
 // Leaf 0x80000001.
 export const CPUID_81_ECX_LAHF_LM = 1 << 0;
 export const CPUID_81_ECX_ABM = 1 << 5;
@@ -96,7 +97,7 @@ export class CpuidPolicy {
     this.set(0, -1, { eax: 7, ebx: ascii4(VENDOR, 0), edx: ascii4(VENDOR, 4), ecx: ascii4(VENDOR, 8) });
     // EBX: CLFLUSH line 8 quadwords, 1 logical processor, initial APIC id.
     this.set(1, -1, { eax: SIGNATURE, ebx: (8 << 8) | (1 << 16) | ((apicId & 0xff) << 24), ecx: ecx1 | 0, edx: edx1 | 0 });
-    this.set(7, 0, { eax: 0, ebx: CPUID_7_EBX_SMEP, ecx: CPUID_7_ECX_UMIP, edx: 0 });
+    this.set(7, 0, { eax: 0, ebx: CPUID_7_EBX_SMEP, ecx: CPUID_7_ECX_UMIP | CPUID_7_ECX_RDPID, edx: 0 });
     this.set(0x80000000, -1, { eax: 0x80000008 | 0, ebx: 0, ecx: 0, edx: 0 });
     this.set(0x80000001, -1, {
       eax: 0,
