@@ -568,7 +568,7 @@ function parseLine(line: string): OpcodeEntry {
   for (const f of flags) if (!isFlag(f)) throw new Error(`opcode table: unknown flag ${f} in "${line}"`);
   let undefinedFlags = 0;
   for (const f of flags) if (f.startsWith("uf:")) for (const c of f.slice(3)) undefinedFlags |= FLAG_LETTERS[c];
-  const hasModrm = group >= 0 || modrmExact >= 0 || operands.some((o) => /^[EGMSCDR]/.test(o));
+  const hasModrm = group >= 0 || modrmExact >= 0 || operands.some((o) => /^[EGMR][a-z]$|^(Sw|Cd|Dd)$/.test(o));
   const i64 = flags.includes("i64");
   const o64 = flags.includes("o64");
   return {
@@ -588,8 +588,8 @@ function parseLine(line: string): OpcodeEntry {
     f64: flags.includes("f64"),
     undefinedFlags,
     userTestable: !flags.includes("nouser") && !flags.includes("priv"),
-    memoryOnly: operands.some((o) => o.startsWith("M")),
-    registerOnly: operands.some((o) => o.startsWith("R")),
+    memoryOnly: operands.some((o) => /^M[a-z]?$/.test(o)),
+    registerOnly: operands.some((o) => /^R[a-z]$/.test(o)),
   };
 }
 
