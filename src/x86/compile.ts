@@ -149,11 +149,17 @@ function regLoc(cpu: Cpu, reg: number, size: number, highByte: boolean): Loc {
   };
 }
 
-function memLoc(cpu: Cpu, d: Insn, size: number, ea: () => number): Loc {
+/**
+ * A memory operand. `rmw`: the instruction reads and then writes it, so the access is checked
+ * for writing before the read (a fault then reports a write, as on hardware).
+ */
+function memLoc(cpu: Cpu, d: Insn, size: number, ea: () => number, rmw = false): Loc {
   const seg = d.seg;
   let lo = 0;
   let hi = 0;
-  const prepare = () => { lo = ea(); hi = EAH; };
+  const prepare = rmw
+    ? () => { lo = ea(); hi = EAH; cpu.checkWritable(seg, lo, hi, size); }
+    : () => { lo = ea(); hi = EAH; };
   if (size === 1) return { read: () => { prepare(); return cpu.rd8(seg, lo, hi); }, write: (v) => cpu.wr8(seg, lo, hi, v), prepare, isMem: true };
   if (size === 2) return { read: () => { prepare(); return cpu.rd16(seg, lo, hi); }, write: (v) => cpu.wr16(seg, lo, hi, v), prepare, isMem: true };
   if (size === 4) return { read: () => { prepare(); return cpu.rd32(seg, lo, hi); }, write: (v) => cpu.wr32(seg, lo, hi, v), prepare, isMem: true };
@@ -165,10 +171,10 @@ function memLoc(cpu: Cpu, d: Insn, size: number, ea: () => number): Loc {
   };
 }
 
-/** The r/m operand. */
-function eLoc(cpu: Cpu, d: Insn, size: number, nextLo: number, nextHi: number): Loc {
+/** The r/m operand (`rmw`: read, then written back). */
+function eLoc(cpu: Cpu, d: Insn, size: number, nextLo: number, nextHi: number, rmw = false): Loc {
   if (d.mod === 3) return regLoc(cpu, d.rm, size, d.highByteRegs);
-  return memLoc(cpu, d, size, makeEA(cpu, d, nextLo, nextHi));
+  return memLoc(cpu, d, size, makeEA(cpu, d, nextLo, nextHi), rmw);
 }
 
 // ------------------------------------------------------------------ ALU helpers
@@ -353,7 +359,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const o1 = ops[1];
       if (o0 === "AL" || o0 === "eAX") dst = regLoc(cpu, 0, size, false);
       else if (o0[0] === "G") dst = regLoc(cpu, d.reg, size, d.highByteRegs);
-      else dst = eLoc(cpu, d, size, nextLo, nextHi);
+      else dst = eLoc(cpu, d, size, nextLo, nextHi, write);
       if (o1[0] === "I") imm = size === 1 ? imm & 0xff : size === 2 ? imm & 0xffff : imm;
       else if (o1[0] === "G") src = regLoc(cpu, d.reg, size, d.highByteRegs);
       else src = eLoc(cpu, d, size, nextLo, nextHi);
@@ -398,7 +404,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
     }
     case "inc": case "dec": {
       const isInc = mn === "inc";
-      const loc = ops[0] === "Zv" ? regLoc(cpu, (d.opcode & 7), size, false) : eLoc(cpu, d, size, nextLo, nextHi);
+      const loc = ops[0] === "Zv" ? regLoc(cpu, (d.opcode & 7), size, false) : eLoc(cpu, d, size, nextLo, nextHi, true);
       const kind = ((isInc ? CC_INC : CC_DEC) << 2) | sz;
       if (size === 4 && !loc.isMem) {
         const w = (ops[0] === "Zv" ? d.opcode & 7 : d.rm) * 2;
@@ -432,11 +438,11 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       };
     }
     case "not": {
-      const loc = eLoc(cpu, d, size, nextLo, nextHi);
+      const loc = eLoc(cpu, d, size, nextLo, nextHi, true);
       return () => { const a = loc.read(); const ah = RH; loc.write(~a, ~ah); return 0; };
     }
     case "neg": {
-      const loc = eLoc(cpu, d, size, nextLo, nextHi);
+      const loc = eLoc(cpu, d, size, nextLo, nextHi, true);
       if (size === 8) return () => { const a = loc.read(); const ah = RH; const r = alu64(s, 5, 0, 0, a, ah); loc.write(r, RH); return 0; };
       return () => { const a = loc.read(); const r = alu(s, 5, sz, 0, a); loc.write(r, 0); return 0; };
     }
@@ -535,7 +541,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const b = regLoc(cpu, 0, os, false);
         return () => { const x = a.read(); const xh = RH; const y = b.read(); const yh = RH; a.write(y, yh); b.write(x, xh); return 0; };
       }
-      const a = eLoc(cpu, d, size, nextLo, nextHi);
+      const a = eLoc(cpu, d, size, nextLo, nextHi, true);
       const b = regLoc(cpu, d.reg, size, d.highByteRegs);
       return () => { const x = a.read(); const xh = RH; const y = b.read(); const yh = RH; a.write(y, yh); b.write(x, xh); return 0; };
     }
@@ -801,7 +807,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
     case "jcc": {
       const cc = d.opcode & 15;
       const [lo, hi] = relTarget();
-      const nl = code64 ? nextLo : os === 2 ? nextLo & 0xffff : nextLo;
+      const nl = nextLo;
       if (cc === 5) return () => { if (getZF(s) === 0) { s[RIP_LO] = lo; s[RIP_HI] = hi; } else { s[RIP_LO] = nl; s[RIP_HI] = nextHi; } return 1; };
       if (cc === 4) return () => { if (getZF(s) !== 0) { s[RIP_LO] = lo; s[RIP_HI] = hi; } else { s[RIP_LO] = nl; s[RIP_HI] = nextHi; } return 1; };
       return () => { if (testCond(s, cc)) { s[RIP_LO] = lo; s[RIP_HI] = hi; } else { s[RIP_LO] = nl; s[RIP_HI] = nextHi; } return 1; };
@@ -809,7 +815,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
     case "loop": case "loope": case "loopne": case "jcxz": {
       const [lo, hi] = relTarget();
       const as = d.asize;
-      const nl = code64 ? nextLo : os === 2 ? nextLo & 0xffff : nextLo;
+      const nl = nextLo;
       const kind = mn;
       return () => {
         let zero: boolean;
@@ -940,7 +946,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
 
     // ---------------------------------------------------------- shifts and rotates
     case "rol": case "ror": case "rcl": case "rcr": case "shl": case "shr": case "sar": {
-      const loc = eLoc(cpu, d, size, nextLo, nextHi);
+      const loc = eLoc(cpu, d, size, nextLo, nextHi, true);
       const src = ops[1];
       const immCount = src === "1" ? 1 : d.imm & 0xff;
       const byCl = src === "CL";
@@ -961,7 +967,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       };
     }
     case "shld": case "shrd": {
-      const loc = eLoc(cpu, d, os, nextLo, nextHi);
+      const loc = eLoc(cpu, d, os, nextLo, nextHi, true);
       const reg = regLoc(cpu, d.reg, os, false);
       const byCl = ops[2] === "CL";
       const immCount = d.imm & 0xff;
@@ -984,7 +990,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const byImm = ops[1] === "Ib";
       const bits = os * 8;
       if (d.mod === 3 || byImm) {
-        const loc = eLoc(cpu, d, os, nextLo, nextHi);
+        const loc = eLoc(cpu, d, os, nextLo, nextHi, op !== 0);
         const reg = byImm ? null : regLoc(cpu, d.reg, os, false);
         const immBit = d.imm & (bits - 1);
         return () => {
@@ -1083,7 +1089,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
 
     // ---------------------------------------------------------- exchange and compare
     case "xadd": {
-      const loc = eLoc(cpu, d, size, nextLo, nextHi);
+      const loc = eLoc(cpu, d, size, nextLo, nextHi, true);
       const reg = regLoc(cpu, d.reg, size, d.highByteRegs);
       return () => {
         const a = loc.read();
@@ -1099,7 +1105,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       };
     }
     case "cmpxchg": {
-      const loc = eLoc(cpu, d, size, nextLo, nextHi);
+      const loc = eLoc(cpu, d, size, nextLo, nextHi, true);
       const reg = regLoc(cpu, d.reg, size, d.highByteRegs);
       const acc = regLoc(cpu, 0, size, false);
       return () => {
@@ -1842,12 +1848,24 @@ function bcd(s: Int32Array, mn: string): void {
       if (oldAl > 0x99 || oldCf) { al = (al - 0x60) & 0xff; cf = 1; }
       break;
     }
-    case "aaa":
-      if ((al & 0xf) > 9 || af) { al = (al + 6) & 0xff; ah = (ah + 1) & 0xff; af = S.F_AF; cf = 1; } else { af = 0; cf = 0; }
+    case "aaa": // current processors add 0x106 to AX as a whole
+      if ((al & 0xf) > 9 || af) {
+        const ax = (((ah << 8) | al) + 0x106) & 0xffff;
+        al = ax & 0xff;
+        ah = ax >> 8;
+        af = S.F_AF;
+        cf = 1;
+      } else { af = 0; cf = 0; }
       al &= 0xf;
       break;
-    default: // aas
-      if ((al & 0xf) > 9 || af) { al = (al - 6) & 0xff; ah = (ah - 1) & 0xff; af = S.F_AF; cf = 1; } else { af = 0; cf = 0; }
+    default: // aas: AX - 6, then AH - 1
+      if ((al & 0xf) > 9 || af) {
+        const ax = (((ah << 8) | al) - 6) & 0xffff;
+        al = ax & 0xff;
+        ah = ((ax >> 8) - 1) & 0xff;
+        af = S.F_AF;
+        cf = 1;
+      } else { af = 0; cf = 0; }
       al &= 0xf;
       break;
   }
@@ -1876,7 +1894,7 @@ function compileString(cpu: Cpu, d: Insn, mn: string, size: number, len: number)
     else if (as === 4) { s[w] = (s[w] + delta) | 0; if (cpu.code64) s[w + 1] = 0; }
     else s[w] = (s[w] & ~0xffff) | ((s[w] + delta) & 0xffff);
   };
-  const countZero = (): boolean => as === 8 ? (s[4] | s[5]) === 0 : as === 4 ? s[4] === 0 : (s[4] & 0xffff) === 0;
+  const countZero = (): boolean => as === 8 ? (s[2] | s[3]) === 0 : as === 4 ? s[2] === 0 : (s[2] & 0xffff) === 0;
   const rd = (seg: number, lo: number, hi: number): number => {
     if (size === 1) return cpu.rd8(seg, lo, hi);
     if (size === 2) return cpu.rd16(seg, lo, hi);
@@ -1963,7 +1981,7 @@ function compileString(cpu: Cpu, d: Insn, mn: string, size: number, len: number)
     }
     while (!countZero()) {
       one();
-      advance(2, -1);
+      advance(1, -1);
       if (cmpLike) {
         const zf = getZF(s);
         if (rep === 0xf3 ? zf === 0 : zf !== 0) break;

@@ -567,6 +567,19 @@ export class Cpu {
     this.writeSlow(lin2, lh2, 4, vHi);
   }
 
+  /**
+   * Checks, with write intent, that seg:off..off+size-1 can be written (read-modify-write
+   * operands fault as writes). One TLB compare when the page is already writable.
+   */
+  checkWritable(seg: number, lo: number, hi: number, size: number): void {
+    if (!this.code64 && this.segFast[seg] !== 0) {
+      const lin = (lo + this.segBase[seg]) | 0;
+      const i = (lin >>> 12) & TLB_MASK;
+      if (this.tlb.tagW[i] === (lin & ~0xfff) && this.tlb.tagHi[i] === 0 && (lin & 0xfff) <= 0x1000 - size) return;
+    }
+    this.probeWrite(seg, lo, hi, size);
+  }
+
   /** Checks that seg:off..off+size-1 is writable (for read-modify-write and multi-part stores). */
   probeWrite(seg: number, lo: number, hi: number, size: number): void {
     const lin = this.linear(seg, lo, hi, size, true);
@@ -931,6 +944,7 @@ export class Cpu {
     const s = this.s;
     let b = this.findBlock();
     let i = 0;
+    // -1 while looking up a block: a fault then belongs to RIP as it stands.
     try {
       for (;;) {
         const fns = b.fns;
@@ -958,6 +972,7 @@ export class Cpu {
           b = next;
           continue;
         }
+        i = -1;
         const found = this.findBlock();
         if (b.linkGen !== this.tlbGen) {
           b.succA = null;
@@ -969,7 +984,7 @@ export class Cpu {
         b = found;
       }
     } catch (e) {
-      if (e === GUEST_FAULT) {
+      if (e === GUEST_FAULT && i >= 0) {
         this.retired += i;
         this.setRipAt(b, i);
       }
