@@ -335,6 +335,10 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
   const code64 = cpu.code64;
   const sw = stackWidth(cpu);
   const len = d.len;
+  // Closures must capture values, never `d` (the decoder reuses it).
+  const asize = d.asize;
+  const dReg = d.reg;
+  const dRm = d.rm;
   // RIP after this instruction, masked to the operand size of near branches.
   const jumpTo = (lo: number, hi: number): Fn => {
     if (code64) return () => { s[RIP_LO] = lo; s[RIP_HI] = hi; return 1; };
@@ -463,7 +467,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const w = S.segWord(seg, S.SEG_SEL);
         // To memory: always 16 bits. To a register: zero-extended to the operand size.
         const dst = d.mod === 3 ? regLoc(cpu, d.rm, os, false) : eLoc(cpu, d, 2, nextLo, nextHi);
-        return () => { dst.write(s[w] & 0xffff, 0); return 0; };
+        return () => { dst.prepare(); dst.write(s[w] & 0xffff, 0); return 0; };
       }
       if (o0 === "Zb" || o0 === "Zv") {
         const r = (d.opcode & 7) | ((d.rex & 1) << 3);
@@ -532,7 +536,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const ea = makeEA(cpu, d, nextLo, nextHi);
       const dst = regLoc(cpu, d.reg, os, false);
       if (os === 4 && !code64) { const w = d.reg * 2; return () => { s[w] = ea(); s[w + 1] = 0; return 0; }; }
-      return () => { const v = ea(); dst.write(v, d.asize === 8 ? EAH : 0); return 0; };
+      return () => { const v = ea(); dst.write(v, asize === 8 ? EAH : 0); return 0; };
     }
     case "xchg": {
       if (ops[0] === "Zv") {
@@ -554,7 +558,14 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       }
       return () => 0;
     }
-    case "pause": case "lfence": case "mfence": case "sfence": case "fwait":
+    case "pause":
+      if ((d.rex & 1) !== 0) {
+        const a = regLoc(cpu, 8, os, false);
+        const b = regLoc(cpu, 0, os, false);
+        return () => { const x = a.read(); const xh = RH; const y = b.read(); const yh = RH; a.write(y, yh); b.write(x, xh); return 0; };
+      }
+      return () => 0;
+    case "lfence": case "mfence": case "sfence": case "fwait":
       return () => 0;
     case "clflush": {
       const m = eLoc(cpu, d, 1, nextLo, nextHi);
@@ -578,7 +589,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const v = src.read(); // the source is read (and may fault) whatever the condition
         const h = RH;
         if (testCond(s, cc)) dst.write(v, h);
-        else if (os === 4) s[d.reg * 2 + 1] = 0;
+        else if (os === 4) s[dReg * 2 + 1] = 0;
         return 0;
       };
     }
@@ -898,7 +909,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         else if (os === 4) { off = cpu.rd32(seg, a, ah); selOff = 4; }
         else { off = cpu.rd16(seg, a, ah); selOff = 2; }
         const sa = add64(a, ah, selOff, 0, 0);
-        const sel = cpu.rd16(seg, d.asize === 2 ? sa & 0xffff : sa, d.asize === 8 ? RH : 0);
+        const sel = cpu.rd16(seg, asize === 2 ? sa & 0xffff : sa, asize === 8 ? RH : 0);
         if (isCall) cpu.sys.farCall(sel, off, offHi, os, nextLo, nextHi);
         else cpu.sys.farJump(sel, off, offHi, os);
         return 3;
@@ -1036,6 +1047,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         if (as === 4) offh = 0;
         if (as === 2) { off &= 0xffff; offh = 0; }
         const bit = r & 7;
+        if (op !== 0) cpu.checkWritable(seg, off, offh, 1);
         const v = cpu.rd8(seg, off, offh);
         const cf = (v >> bit) & 1;
         if (op !== 0) {
@@ -1135,6 +1147,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const ah = EAH;
         if (wide) {
           if ((a & 15) !== 0) cpu.gp(0);
+          cpu.checkWritable(seg, a, ah, 16);
           const l0 = cpu.rd64(seg, a, ah); const h0 = cpu.hi;
           const a8 = add64(a, ah, 8, 0, 0); const a8h = RH;
           const l1 = cpu.rd64(seg, a8, a8h); const h1 = cpu.hi;
@@ -1145,6 +1158,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
           setArithFlags(s, eq ? f | S.F_ZF : f & ~S.F_ZF);
           return 0;
         }
+        cpu.checkWritable(seg, a, ah, 8);
         const lo = cpu.rd64(seg, a, ah);
         const hi = cpu.hi;
         const eq = lo === s[0] && hi === s[4];
@@ -1235,7 +1249,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         return 0;
       };
     case "rdpid":
-      return () => { const r = d.rm * 2; s[r] = s[S.MSR_TSC_AUX]; s[r + 1] = 0; return 0; };
+      return () => { const r = dRm * 2; s[r] = s[S.MSR_TSC_AUX]; s[r + 1] = 0; return 0; };
     case "rdmsr":
       return () => {
         if (cpu.controls.interceptMsr) cpu.exitBefore(EXIT_RDMSR, s[2], len);
@@ -1348,7 +1362,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const off = os === 2 ? cpu.rd16(mseg, a, ah) : os === 4 ? cpu.rd32(mseg, a, ah) : cpu.rd64(mseg, a, ah);
         const offh = os === 8 ? cpu.hi : 0;
         const sa = add64(a, ah, os, 0, 0);
-        const sel = cpu.rd16(mseg, d.asize === 2 ? sa & 0xffff : sa, d.asize === 8 ? RH : 0);
+        const sel = cpu.rd16(mseg, asize === 2 ? sa & 0xffff : sa, asize === 8 ? RH : 0);
         cpu.sys.loadSegment(seg, sel);
         dst.write(off, offh);
         return 2;
@@ -1365,7 +1379,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         let lo: number;
         let hi: number;
         let v = reg.read();
-        if (os === 2) { lo = (cpu.rd16(seg, a, 0) << 16) >> 16; hi = (cpu.rd16(seg, (a + 2) & (d.asize === 2 ? 0xffff : -1), 0) << 16) >> 16; v = (v << 16) >> 16; }
+        if (os === 2) { lo = (cpu.rd16(seg, a, 0) << 16) >> 16; hi = (cpu.rd16(seg, (a + 2) & (asize === 2 ? 0xffff : -1), 0) << 16) >> 16; v = (v << 16) >> 16; }
         else { lo = cpu.rd32(seg, a, 0); hi = cpu.rd32(seg, (a + 4) | 0, 0); }
         if (v < lo || v > hi) cpu.fault(S.VEC_BR);
         return 0;

@@ -496,10 +496,9 @@ export class Cpu {
       return this.dv.getInt32(pa, true);
     }
     // Two 32-bit reads; both translations are checked before either is used.
-    this.translate(lin, lh, 0);
+    this.translateSpan(lin, lh, 8, 0);
     const lin2 = (lin + 4) | 0;
     const lh2 = lin2 >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
-    this.translate(lin2, lh2, 0);
     const low = this.readSlow(lin, lh, 4);
     this.hi = this.readSlow(lin2, lh2, 4);
     return low;
@@ -561,8 +560,7 @@ export class Cpu {
     }
     const lin2 = (lin + 4) | 0;
     const lh2 = lin2 >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
-    this.translate(lin, lh, 1);
-    this.translate(lin2, lh2, 1);
+    this.translateSpan(lin, lh, 8, 1);
     this.writeSlow(lin, lh, 4, vLo);
     this.writeSlow(lin2, lh2, 4, vHi);
   }
@@ -583,10 +581,19 @@ export class Cpu {
   /** Checks that seg:off..off+size-1 is writable (for read-modify-write and multi-part stores). */
   probeWrite(seg: number, lo: number, hi: number, size: number): void {
     const lin = this.linear(seg, lo, hi, size, true);
-    const lh = this.code64 ? this.linHi : 0;
-    this.translate(lin, lh, 1);
+    this.translateSpan(lin, this.code64 ? this.linHi : 0, size, 1);
+  }
+
+  /**
+   * Translates every page of lin..lin+size-1 (at most two). A fault on the second page reports
+   * that page's first byte, as hardware does.
+   */
+  translateSpan(lin: number, lh: number, size: number, access: number): void {
+    this.translate(lin, lh, access);
     const last = (lin + size - 1) | 0;
-    if ((last & ~0xfff) !== (lin & ~0xfff)) this.translate(last, last >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh, 1);
+    if ((last & ~0xfff) !== (lin & ~0xfff)) {
+      this.translate(last & ~0xfff, last >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh, access);
+    }
   }
 
   // ---------------------------------------------------------------- memory: slow paths
