@@ -23,6 +23,15 @@ function tsxen(...args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The checksum hello.c prints for a module: sum = sum * 31 + byte, in 32 bits. */
+function moduleSum(bytes: Uint8Array): number {
+  let sum = 0;
+  for (const b of bytes) sum = (Math.imul(sum, 31) + b) >>> 0;
+  return sum;
+}
+
+const hex8 = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
+
 function file(name: string, content: string | Uint8Array): string {
   const path = join(scratch, name);
   writeFileSync(path, content);
@@ -61,15 +70,18 @@ for (const arch of ["i386", "x86_64"] as const) {
       "hello: memory: lower 640 KiB, upper 64512 KiB",
       "hello: 2 module(s)",
     ]);
+    const sumA = hex8(moduleSum(new TextEncoder().encode("first module")));
+    const sumB = hex8(moduleSum(new Uint8Array(5000).fill(7)));
     assert.match(
       lines[6],
-      new RegExp(`^hello: module 0: 0x([0-9a-f]{8})-0x[0-9a-f]{8} 12 bytes sum 0x[0-9a-f]{8} "${modA}"$`),
+      new RegExp(`^hello: module 0: 0x[0-9a-f]{8}-0x[0-9a-f]{8} 12 bytes sum ${sumA} "${modA}"$`),
     );
+    assert.equal(lines[7], 'hello: module 0 text: "first module"');
     assert.match(
-      lines[7],
-      /^hello: module 1: 0x[0-9a-f]{5}000-0x[0-9a-f]{8} 5000 bytes sum 0x[0-9a-f]{8} ".*module-b.bin"$/,
+      lines[8],
+      new RegExp(`^hello: module 1: 0x[0-9a-f]{5}000-0x[0-9a-f]{8} 5000 bytes sum ${sumB} ".*module-b.bin"$`),
     );
-    assert.deepEqual(lines.slice(8), [
+    assert.deepEqual(lines.slice(9), [
       "hello: memory map:",
       "hello:   0x0-0xa0000 available",
       "hello:   0xa0000-0x100000 reserved",

@@ -10,6 +10,18 @@ static const char *memory_type(u32 type) {
   return type == 1 ? "available" : type == 2 ? "reserved" : "other";
 }
 
+/* A short module that is one line of text is shown, so a newcomer sees the module arrive. */
+static void print_if_text(u32 index, const u8 *data, u32 size) {
+  if (size > 0 && data[size - 1] == '\n') size--;
+  if (size == 0 || size > 72) return;
+  for (u32 k = 0; k < size; k++) {
+    if (data[k] < 0x20 || data[k] > 0x7e) return;
+  }
+  printf("hello: module %u text: \"", index);
+  for (u32 k = 0; k < size; k++) serial_putc((char)data[k]);
+  print("\"\n");
+}
+
 u32 kmain(u32 magic, struct multiboot_info *info) {
   serial_init();
   debugcon_puts("hello: debug console on port 0xe9\n");
@@ -32,6 +44,7 @@ u32 kmain(u32 magic, struct multiboot_info *info) {
       for (u32 k = 0; k < size; k++) sum = sum * 31 + data[k];
       printf("hello: module %u: 0x%08x-0x%08x %u bytes sum 0x%08x \"%s\"\n", i, mods[i].mod_start, mods[i].mod_end,
              size, sum, (const char *)(uptr)mods[i].string);
+      print_if_text(i, data, size);
     }
   }
   if (info->flags & (1u << 6)) {
