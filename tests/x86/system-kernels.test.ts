@@ -21,6 +21,7 @@ interface Kernel {
 
 const KERNELS: Kernel[] = [
   { name: "protect32", arch: "i386", checks: 54 },
+  { name: "paging32", arch: "i386", checks: 35 },
 ];
 
 function sources(k: Kernel): string[] {
