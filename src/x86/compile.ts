@@ -53,6 +53,11 @@ function makeEA(cpu: Cpu, d: Insn, nextLo: number, nextHi: number): () => number
   }
   if (d.asize === 4) {
     if (cpu.code64) {
+      if (d.base === BASE_RIP) {
+        // 67h with RIP-relative: the address is EIP-relative, truncated to 32 bits.
+        const a = (nextLo + disp) | 0;
+        return () => { EAH = 0; return a; };
+      }
       if (d.base >= 0 && d.index >= 0) return () => { EAH = 0; return (s[b2] + (s[i2] << sc) + disp) | 0; };
       if (d.base >= 0) return () => { EAH = 0; return (s[b2] + disp) | 0; };
       if (d.index >= 0) return () => { EAH = 0; return ((s[i2] << sc) + disp) | 0; };
@@ -812,7 +817,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         return jumpTo(lo, hi);
       }
       const src = eLoc(cpu, d, code64 ? 8 : os, nextLo, nextHi);
-      if (code64) return () => { const v = src.read(); s[RIP_LO] = v; s[RIP_HI] = RH; return 1; };
+      if (code64) return () => { const v = src.read(); const h = RH; if (!canonical(h)) cpu.gp(0); s[RIP_LO] = v; s[RIP_HI] = h; return 1; };
       return () => { const v = src.read(); s[RIP_LO] = v; return 1; };
     }
     case "jcc": {
@@ -865,6 +870,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       return () => {
         const v = src.read();
         const h = psize === 8 ? RH : 0;
+        if (psize === 8 && !canonical(h)) cpu.gp(0);
         push(cpu, sw, psize, retLo, nextHi);
         s[RIP_LO] = v;
         s[RIP_HI] = h;
@@ -880,6 +886,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       return () => {
         const v = peek(cpu, sw, psize, 0);
         const h = RH;
+        if (psize === 8 && !canonical(h)) cpu.gp(0);
         adjustSp(cpu, sw, psize + extra);
         s[RIP_LO] = psize === 2 ? v & 0xffff : v;
         s[RIP_HI] = psize === 8 ? h : 0;
@@ -1108,11 +1115,17 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const ah = RH;
         const b = reg.read();
         const bh = RH;
-        if (size === 8) {
-          const r = alu64(s, 0, a, ah, b, bh);
-          loc.write(r, RH);
-        } else loc.write(alu(s, 0, sz, a, b), 0);
-        reg.write(a, ah);
+        const r = size === 8 ? alu64(s, 0, a, ah, b, bh) : alu(s, 0, sz, a, b);
+        const rh = RH;
+        // The destination is written last (it wins when both are the same register); a memory
+        // destination is stored first so that a faulting store changes no register.
+        if (loc.isMem) {
+          loc.write(r, rh);
+          reg.write(a, ah);
+        } else {
+          reg.write(a, ah);
+          loc.write(r, rh);
+        }
         return 0;
       };
     }
@@ -1411,6 +1424,11 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
 // ------------------------------------------------------------------ helpers used by closures
 
 const POPA_TMP = new Int32Array(8);
+
+/** A 64-bit address is canonical when bits 63..47 are all equal (hi is bits 63..32). */
+function canonical(hi: number): boolean {
+  return ((hi + 0x8000) & 0xffff0000) === 0;
+}
 
 function iopl_denied(cpu: Cpu): boolean {
   const s = cpu.s;
