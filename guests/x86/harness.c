@@ -60,6 +60,14 @@ void idt_reset(u32 vector) {
   idt_set(vector, trap_stubs[vector], KCODE, vector == 0x80 ? 0xf : 0xe, dpl, 0);
 }
 
+void tss_set_sp0(uptr sp) {
+#if defined(__x86_64__)
+  *(u64 *)&tss.base[4] = sp;
+#else
+  *(u32 *)&tss.base[4] = sp;
+#endif
+}
+
 void harness_init(void) {
   serial_init();
 #if defined(__x86_64__)
@@ -146,7 +154,9 @@ void trap_handler(struct frame *f) {
 #if defined(__x86_64__)
   trap.sp = f->sp;
   trap.ss = f->ss;
+  trap.frame_top = (uptr)(&f->ss + 1);
 #else
+  trap.frame_top = (uptr)((f->cs & 3) ? &f->ss + 1 : &f->sp);
   trap.sp = (f->cs & 3) ? f->sp : 0;
   trap.ss = (f->cs & 3) ? f->ss : 0;
 #endif

@@ -39,6 +39,8 @@ struct trap_info {
   u32 error;
   ureg ip, cs, flags, sp, ss;
   ureg cr2;
+  /* The address just above the hardware-pushed frame (x86-64: where RSP was after alignment). */
+  ureg frame_top;
   u32 count;
 };
 extern volatile struct trap_info trap;
@@ -58,6 +60,8 @@ extern u8 kernel_trap_stack_top[], user_stack_top[];
 
 /* Sets up GDT, TSS (ring-0 stack, IST1 in 64-bit), IDT; loads them. */
 void harness_init(void);
+/* Changes the TSS ring-0 stack pointer (ESP0/RSP0). */
+void tss_set_sp0(uptr sp);
 
 /*
  * Calls fn(arg). Returns NO_TRAP if fn returned, else the vector of the trap that interrupted
