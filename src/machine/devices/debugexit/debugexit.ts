@@ -7,7 +7,7 @@
 // and a later write in the same slice must not overwrite the recorded value. Reads return all
 // ones, as QEMU's device (write-only) does.
 
-import type { AccessSize, PortDevice } from "../device.ts";
+import { type AccessSize, type PortDevice, sizeMask } from "../device.ts";
 
 export const DEBUGEXIT_PORT = 0xf4;
 
@@ -34,7 +34,7 @@ export class DebugExit implements PortDevice<DebugExitState> {
   }
 
   portRead(_offset: number, size: AccessSize): number {
-    return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
+    return sizeMask(size);
   }
 
   portWrite(_offset: number, _size: AccessSize, value: number): void {

@@ -8,7 +8,7 @@
 // Writes of any size are accepted; reads float high. The device keeps the values written since
 // the machine last drained it.
 
-import type { AccessSize, PortDevice } from "../device.ts";
+import { type AccessSize, type PortDevice, sizeMask } from "../device.ts";
 
 export const MARKER_PORT = 0xe8;
 const NO_VALUES: readonly number[] = [];
@@ -25,7 +25,7 @@ export class Marker implements PortDevice<{ pending: number[] }> {
   }
 
   portRead(_offset: number, size: AccessSize): number {
-    return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
+    return sizeMask(size);
   }
 
   portWrite(_offset: number, _size: AccessSize, value: number): void {
