@@ -1034,6 +1034,8 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         };
       }
       // Memory with a register bit offset: the offset is signed and reaches beyond the operand.
+      // The operand-size word holding the bit is accessed, at EA + size * (offset >> log2(bits)),
+      // as the manuals describe (and as the hardware faults).
       const ea = makeEA(cpu, d, nextLo, nextHi);
       const reg = regLoc(cpu, d.reg, os, false);
       const seg = d.seg;
@@ -1043,23 +1045,34 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         let offh = EAH;
         const r = reg.read();
         const rh = RH;
-        // Byte displacement = (bit offset >> 3) with the sign, computed in 64 bits.
-        let dispLo: number;
-        let dispHi: number;
-        if (os === 8) { dispLo = (r >>> 3) | (rh << 29); dispHi = rh >> 3; }
-        else if (os === 4) { dispLo = r >> 3; dispHi = r >> 31; }
-        else { const r16 = (r << 16) >> 16; dispLo = r16 >> 3; dispHi = r16 >> 31; }
+        // Word displacement (offset >> log) * size, computed in 64 bits with the sign.
+        let wl: number;
+        let wh: number;
+        if (os === 8) { wl = (r >>> 6) | (rh << 26); wh = rh >> 6; }
+        else if (os === 4) { wl = r >> 5; wh = r >> 31; }
+        else { const r16 = (r << 16) >> 16; wl = r16 >> 4; wh = r16 >> 31; }
+        const dispLo = os === 8 ? (wl << 3) | 0 : (wl * os) | 0;
+        const dispHi = os === 8 ? (wh << 3) | (wl >>> 29) : (os === 4 ? (wl >> 29) : wh);
         off = add64(off, offh, dispLo, dispHi, 0);
         offh = RH;
         if (as === 4) offh = 0;
         if (as === 2) { off &= 0xffff; offh = 0; }
-        const bit = r & 7;
-        if (op !== 0) cpu.checkWritable(seg, off, offh, 1);
-        const v = cpu.rd8(seg, off, offh);
-        const cf = (v >> bit) & 1;
+        const bit = r & (os * 8 - 1);
+        if (op !== 0) cpu.checkWritable(seg, off, offh, os);
+        let v: number;
+        let vh = 0;
+        if (os === 2) v = cpu.rd16(seg, off, offh);
+        else if (os === 4) v = cpu.rd32(seg, off, offh);
+        else { v = cpu.rd64(seg, off, offh); vh = cpu.hi; }
+        const inHi = bit >= 32;
+        const b = inHi ? bit - 32 : bit;
+        const word = inHi ? vh : v;
+        const cf = (word >>> b) & 1;
         if (op !== 0) {
-          const nv = op === 1 ? v | (1 << bit) : op === 2 ? v & ~(1 << bit) : v ^ (1 << bit);
-          cpu.wr8(seg, off, offh, nv);
+          const nw = op === 1 ? word | (1 << b) : op === 2 ? word & ~(1 << b) : word ^ (1 << b);
+          if (os === 2) cpu.wr16(seg, off, offh, nw);
+          else if (os === 4) cpu.wr32(seg, off, offh, nw);
+          else cpu.wr64(seg, off, offh, inHi ? v : nw, inHi ? nw : vh);
         }
         setArithFlags(s, (getArithFlags(s) & ~S.F_CF) | cf);
         return 0;
@@ -1145,7 +1158,9 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
           const v = reg.read();
           loc.write(v, RH);
         } else {
-          loc.write(dv, dh); // the destination is always written
+          // A memory destination is written back with its own value (so it must be writable);
+          // a register destination is left alone.
+          if (loc.isMem) loc.write(dv, dh);
           acc.write(dv, dh);
         }
         return 0;
@@ -1967,10 +1982,10 @@ function compileString(cpu: Cpu, d: Insn, mn: string, size: number, len: number)
         return true;
       }
       case "cmps": {
-        const sl = readIdx(6); const sh = EAH;
-        const a = rd(srcSeg, sl, sh); const ah = RH;
         const dl = readIdx(7); const dh = EAH;
         const b = rd(S.SEG_ES, dl, dh); const bh = RH;
+        const sl = readIdx(6); const sh = EAH;
+        const a = rd(srcSeg, sl, sh); const ah = RH;
         if (size === 8) alu64(s, 7, a, ah, b, bh); else alu(s, 7, sz, a, b);
         advance(6, delta); advance(7, delta);
         return true;

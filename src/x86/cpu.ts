@@ -581,6 +581,7 @@ export class Cpu {
   /** Checks that seg:off..off+size-1 is writable (for read-modify-write and multi-part stores). */
   probeWrite(seg: number, lo: number, hi: number, size: number): void {
     const lin = this.linear(seg, lo, hi, size, true);
+    if (!this.code64 && lin >>> 0 > 0x100000000 - size) this.gp(0); // past the 4 GiB limit
     this.translateSpan(lin, this.code64 ? this.linHi : 0, size, 1);
   }
 
@@ -602,6 +603,7 @@ export class Cpu {
   readSlow(lin: number, lh: number, size: number): number {
     const end = (lin & 0xfff) + size;
     if (end > 0x1000) {
+      if (!this.code64 && lin >>> 0 > 0x100000000 - size) this.gp(0); // past the 4 GiB limit
       // Crosses a page: translate both pages first so a fault leaves nothing half-done.
       const lin2 = (lin + size - 1) | 0;
       const lh2 = lin2 >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
@@ -622,6 +624,7 @@ export class Cpu {
   writeSlow(lin: number, lh: number, size: number, v: number): void {
     const end = (lin & 0xfff) + size;
     if (end > 0x1000) {
+      if (!this.code64 && lin >>> 0 > 0x100000000 - size) this.gp(0); // past the 4 GiB limit
       const lin2 = (lin + size - 1) | 0;
       const lh2 = lin2 >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
       const pa1 = this.translate(lin, lh, 1);
@@ -1016,7 +1019,7 @@ export class Cpu {
     this.retired++;
     if (shadowWas !== 0 && s[S.INTR_SHADOW] === shadowWas) s[S.INTR_SHADOW] = 0;
     this.eventCheck = true;
-    if (tfBefore && this.sys.pendingSingleStep()) {
+    if (tfBefore && r !== 3 && this.exitReason === EXIT_NONE && this.sys.pendingSingleStep()) {
       s[S.DR6] |= 1 << 14; // BS
       this.sys.deliverEvent(S.VEC_DB, 3, 0, false);
     }

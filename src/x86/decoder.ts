@@ -296,18 +296,20 @@ function decodeMemory(d: Insn, next: () => number, code64: boolean): void {
         d.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
       } else {
         d.base = baseLow | ((d.rex & 1) << 3);
-        defaultSS = baseLow === 4 || baseLow === 5;
+        defaultSS = d.base === 4 || d.base === 5; // rSP/rBP, not r12/r13
       }
     } else if (rmLow === 5 && d.mod === 0) {
       d.base = code64 ? BASE_RIP : -1;
       d.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
     } else {
       d.base = d.rm;
-      defaultSS = rmLow === 5 || rmLow === 4;
+      defaultSS = d.base === 4 || d.base === 5;
     }
     if (d.mod === 1) d.disp = (next() << 24) >> 24;
     else if (d.mod === 2) d.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
     d.dispHi = d.disp >> 31;
   }
-  d.seg = d.segOverride >= 0 ? d.segOverride : defaultSS ? SEG_SS : SEG_DS;
+  // In 64-bit mode ES/CS/SS/DS overrides are ignored; only FS and GS take effect.
+  const override = code64 && d.segOverride >= 0 && d.segOverride < 4 ? -1 : d.segOverride;
+  d.seg = override >= 0 ? override : defaultSS ? SEG_SS : SEG_DS;
 }
