@@ -242,7 +242,6 @@ export function decode(fetch: FetchByte, code64: boolean, default32: boolean, d:
         break;
       case "Ob":
       case "Ov":
-      case "AL,Ob":
         d.base = -1;
         d.index = -1;
         if (d.asize === 2) d.disp = next() | (next() << 8);
@@ -250,7 +249,7 @@ export function decode(fetch: FetchByte, code64: boolean, default32: boolean, d:
           d.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
           if (d.asize === 8) d.dispHi = next() | (next() << 8) | (next() << 16) | (next() << 24);
         }
-        d.seg = d.segOverride >= 0 ? d.segOverride : SEG_DS;
+        d.seg = d.segOverride >= (code64 ? 4 : 0) ? d.segOverride : SEG_DS;
         break;
     }
   }
