@@ -372,6 +372,14 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       if (o1[0] === "I") imm = size === 1 ? imm & 0xff : size === 2 ? imm & 0xffff : imm;
       else if (o1[0] === "G") src = regLoc(cpu, d.reg, size, d.highByteRegs);
       else src = eLoc(cpu, d, size, nextLo, nextHi);
+      if (size === 8 && !dst.isMem && (src === null || !src.isMem)) {
+        // 64-bit register forms: the ALU on word pairs, no operand objects.
+        const dw = (o0 === "AL" || o0 === "eAX" ? 0 : o0[0] === "G" ? d.reg : d.rm) * 2;
+        const bw = src === null ? -1 : (o1[0] === "G" ? d.reg : d.rm) * 2;
+        const immHi = imm >> 31;
+        if (bw < 0) return () => { const r = alu64(s, op, s[dw], s[dw + 1], imm, immHi); if (write) { s[dw] = r; s[dw + 1] = RH; } return 0; };
+        return () => { const r = alu64(s, op, s[dw], s[dw + 1], s[bw], s[bw + 1]); if (write) { s[dw] = r; s[dw + 1] = RH; } return 0; };
+      }
       if (size === 8) {
         const immHi = imm >> 31;
         if (src === null) return () => { const a = dst.read(); const ah = RH; const r = alu64(s, op, a, ah, imm, immHi); if (write) dst.write(r, RH); return 0; };
@@ -423,6 +431,18 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
           const r = (s[w] + delta) | 0;
           s[CC_SRC] = c; s[CC_OP] = kind; s[CC_DST] = r;
           s[w] = r; s[w + 1] = 0;
+          return 0;
+        };
+      }
+      if (size === 8 && !loc.isMem) {
+        const w = d.rm * 2;
+        const delta = isInc ? 1 : -1;
+        return () => {
+          const c = getCF(s);
+          const lo = (s[w] + delta) | 0;
+          const hi = isInc ? (lo === 0 ? (s[w + 1] + 1) | 0 : s[w + 1]) : lo === -1 ? (s[w + 1] - 1) | 0 : s[w + 1];
+          s[CC_SRC] = c; s[CC_OP] = kind; s[CC_DST] = lo; s[CC_DST + 1] = hi;
+          s[w] = lo; s[w + 1] = hi;
           return 0;
         };
       }
@@ -864,6 +884,16 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
             return 1;
           };
         }
+        if (sw === 8) {
+          return () => {
+            const spLo = (s[8] - 8) | 0;
+            const spHi = spLo >>> 0 > s[8] >>> 0 ? (s[9] - 1) | 0 : s[9];
+            cpu.wr64(S.SEG_SS, spLo, spHi, retLo, nextHi);
+            s[8] = spLo; s[9] = spHi;
+            s[RIP_LO] = lo; s[RIP_HI] = hi;
+            return 1;
+          };
+        }
         return () => { push(cpu, sw, psize, retLo, nextHi); s[RIP_LO] = lo; s[RIP_HI] = hi; return 1; };
       }
       const src = eLoc(cpu, d, psize, nextLo, nextHi);
@@ -882,6 +912,18 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const extra = ops.length ? d.imm & 0xffff : 0;
       if (sw === 4 && psize === 4 && extra === 0) {
         return () => { const v = cpu.rd32(S.SEG_SS, s[8], 0); s[8] = (s[8] + 4) | 0; s[9] = 0; s[RIP_LO] = v; return 1; };
+      }
+      if (sw === 8 && extra === 0) {
+        return () => {
+          const v = cpu.rd64(S.SEG_SS, s[8], s[9]);
+          const h = cpu.hi;
+          if (!canonical(h)) cpu.gp(0);
+          const spLo = (s[8] + 8) | 0;
+          if (spLo >>> 0 < 8) s[9] = (s[9] + 1) | 0;
+          s[8] = spLo;
+          s[RIP_LO] = v; s[RIP_HI] = h;
+          return 1;
+        };
       }
       return () => {
         const v = peek(cpu, sw, psize, 0);

@@ -448,8 +448,17 @@ export class Cpu {
   // ---------------------------------------------------------------- memory: fast paths
 
   rd8(seg: number, lo: number, hi: number): number {
-    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 1, false) : (lo + this.segBase[seg]) | 0;
-    const lh = this.code64 ? this.linHi : 0;
+    let lin: number;
+    let lh = 0;
+    if (this.code64) {
+      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
+        lin = lo;
+        lh = hi;
+      } else {
+        lin = this.linear(seg, lo, hi, 1, false);
+        lh = this.linHi;
+      }
+    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 1, false);
     const t = this.tlb;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh) return this.u8[t.phys[i] + (lin & 0xfff)];
@@ -457,8 +466,17 @@ export class Cpu {
   }
 
   rd16(seg: number, lo: number, hi: number): number {
-    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 2, false) : (lo + this.segBase[seg]) | 0;
-    const lh = this.code64 ? this.linHi : 0;
+    let lin: number;
+    let lh = 0;
+    if (this.code64) {
+      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
+        lin = lo;
+        lh = hi;
+      } else {
+        lin = this.linear(seg, lo, hi, 2, false);
+        lh = this.linHi;
+      }
+    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 2, false);
     const t = this.tlb;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) !== 0xfff) {
@@ -469,8 +487,17 @@ export class Cpu {
   }
 
   rd32(seg: number, lo: number, hi: number): number {
-    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 4, false) : (lo + this.segBase[seg]) | 0;
-    const lh = this.code64 ? this.linHi : 0;
+    let lin: number;
+    let lh = 0;
+    if (this.code64) {
+      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
+        lin = lo;
+        lh = hi;
+      } else {
+        lin = this.linear(seg, lo, hi, 4, false);
+        lh = this.linHi;
+      }
+    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 4, false);
     const t = this.tlb;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xffc) {
@@ -482,8 +509,17 @@ export class Cpu {
 
   /** Reads 64 bits: returns the low word, leaves the high word in this.hi. */
   rd64(seg: number, lo: number, hi: number): number {
-    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 8, false) : (lo + this.segBase[seg]) | 0;
-    const lh = this.code64 ? this.linHi : 0;
+    let lin: number;
+    let lh = 0;
+    if (this.code64) {
+      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
+        lin = lo;
+        lh = hi;
+      } else {
+        lin = this.linear(seg, lo, hi, 8, false);
+        lh = this.linHi;
+      }
+    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 8, false);
     const t = this.tlb;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xff8) {
@@ -505,8 +541,17 @@ export class Cpu {
   }
 
   wr8(seg: number, lo: number, hi: number, v: number): void {
-    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 1, true) : (lo + this.segBase[seg]) | 0;
-    const lh = this.code64 ? this.linHi : 0;
+    let lin: number;
+    let lh = 0;
+    if (this.code64) {
+      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
+        lin = lo;
+        lh = hi;
+      } else {
+        lin = this.linear(seg, lo, hi, 1, true);
+        lh = this.linHi;
+      }
+    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 1, true);
     const t = this.tlb;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh) {
@@ -517,8 +562,17 @@ export class Cpu {
   }
 
   wr16(seg: number, lo: number, hi: number, v: number): void {
-    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 2, true) : (lo + this.segBase[seg]) | 0;
-    const lh = this.code64 ? this.linHi : 0;
+    let lin: number;
+    let lh = 0;
+    if (this.code64) {
+      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
+        lin = lo;
+        lh = hi;
+      } else {
+        lin = this.linear(seg, lo, hi, 2, true);
+        lh = this.linHi;
+      }
+    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 2, true);
     const t = this.tlb;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) !== 0xfff) {
@@ -534,8 +588,17 @@ export class Cpu {
   }
 
   wr32(seg: number, lo: number, hi: number, v: number): void {
-    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 4, true) : (lo + this.segBase[seg]) | 0;
-    const lh = this.code64 ? this.linHi : 0;
+    let lin: number;
+    let lh = 0;
+    if (this.code64) {
+      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
+        lin = lo;
+        lh = hi;
+      } else {
+        lin = this.linear(seg, lo, hi, 4, true);
+        lh = this.linHi;
+      }
+    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 4, true);
     const t = this.tlb;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xffc) {
@@ -548,8 +611,17 @@ export class Cpu {
   }
 
   wr64(seg: number, lo: number, hi: number, vLo: number, vHi: number): void {
-    const lin = this.code64 || this.segFast[seg] === 0 ? this.linear(seg, lo, hi, 8, true) : (lo + this.segBase[seg]) | 0;
-    const lh = this.code64 ? this.linHi : 0;
+    let lin: number;
+    let lh = 0;
+    if (this.code64) {
+      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
+        lin = lo;
+        lh = hi;
+      } else {
+        lin = this.linear(seg, lo, hi, 8, true);
+        lh = this.linHi;
+      }
+    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 8, true);
     const t = this.tlb;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xff8) {

@@ -990,3 +990,65 @@ test("run loop: a user-mode #PF in 64-bit mode is delivered through the IDT and 
   assert.equal(cpu.cpl, 0);
   assert.equal(cpu.eip, 0x7101);
 });
+
+// ---------------------------------------------------------------------- hardware task switching
+
+/** Adds a second 32-bit TSS (selector 0x38, at 0x4000) describing a CPL-0 task at EIP 0x6000. */
+function secondTask(m: Machine): void {
+  const { cpu } = m;
+  m.w64(0x1038, (0x4000 << 16) | 0x67, 0x00008900);
+  cpu.s[S.GDTR_LIMIT] = 0x3f;
+  m.w32(0x4000 + 0x20, 0x6000); // EIP
+  m.w32(0x4000 + 0x24, 2); // EFLAGS
+  m.w32(0x4000 + 0x28, 0xaaaa); // EAX
+  m.w32(0x4000 + 0x38, 0xa000); // ESP
+  for (const [off, sel] of [[0x48, 0x10], [0x4c, 0x08], [0x50, 0x10], [0x54, 0x10], [0x58, 0x10], [0x5c, 0x10]]) m.w32(0x4000 + off, sel);
+  m.w32(0x4000 + 0x60, 0); // no LDT
+  m.w64(0x1028, (0x3000 << 16) | 0x67, 0x00008b00); // the current TSS is busy
+}
+
+test("task switch: CALL to a TSS saves the old task, links back, sets NT and busy; IRET returns", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  secondTask(m);
+  cpu.setReg32(S.REG_EAX, 0x1234);
+  cpu.sys.farCall(0x38, 0, 0, 4, 0x5007, 0);
+  assert.equal(cpu.eip, 0x6000);
+  assert.equal(cpu.reg32(S.REG_EAX), 0xaaaa);
+  assert.equal(cpu.reg32(S.REG_ESP), 0xa000);
+  assert.equal(cpu.s[S.segWord(S.SEG_TR, S.SEG_SEL)], 0x38);
+  assert.equal(cpu.getEflags() & S.F_NT, S.F_NT, "NT set in the called task");
+  assert.equal(m.r32(0x4000) & 0xffff, 0x28, "back link");
+  assert.equal(m.r32(0x3020), 0x5007, "old task's EIP: the return address");
+  assert.equal(m.r32(0x3028), 0x1234, "old task's EAX");
+  assert.equal((m.r32(0x103c) >>> 8) & 0xf, 0xb, "new TSS busy");
+  assert.equal((m.r32(0x102c) >>> 8) & 0xf, 0xb, "old TSS still busy (nested)");
+  assert.equal(cpu.s[S.CR0] & S.CR0_TS, S.CR0_TS);
+  // IRET with NT returns to the linked task.
+  cpu.sys.iret(4, 0x6010);
+  assert.equal(cpu.s[S.segWord(S.SEG_TR, S.SEG_SEL)], 0x28);
+  assert.equal(cpu.eip, 0x5007);
+  assert.equal(cpu.reg32(S.REG_EAX), 0x1234);
+  assert.equal((m.r32(0x103c) >>> 8) & 0xf, 0x9, "the returning task is no longer busy");
+  assert.equal(m.r32(0x4020), 0x6010, "its EIP saved after the IRET");
+  assert.equal(m.r32(0x4024) & S.F_NT, 0, "and its NT cleared");
+  // JMP to a busy TSS: #GP(selector).
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.farJump(0x28, 0, 0, 4, 0x5010)), { vector: S.VEC_GP, error: 0x28 });
+  // Without the next EIP, a task-switching JMP is #GP (see the contract with compile.ts).
+  assert.deepEqual(faultOf(cpu, () => cpu.sys.farJump(0x38, 0, 0, 4)), { vector: S.VEC_GP, error: 0x38 });
+});
+
+test("task switch through an IDT task gate: #DF handled in its own task, error code on its stack", () => {
+  const m = protectedMachine(0);
+  const { cpu } = m;
+  secondTask(m);
+  m.w64(0x2000 + 8 * 8, 0x38 << 16, 0x8500); // task gate -> TSS 0x38
+  m.w64(0x2000 + 11 * 8, 0, 0x8e00); // #NP gate with a null selector: #GP while delivering -> #DF
+  cpu.sys.deliverEvent(11, EV_HW_EXCEPTION, 0x18, true);
+  assert.equal(cpu.s[S.segWord(S.SEG_TR, S.SEG_SEL)], 0x38);
+  assert.equal(cpu.eip, 0x6000);
+  assert.equal(cpu.reg32(S.REG_ESP), 0xa000 - 4);
+  assert.equal(m.r32(0xa000 - 4), 0, "#DF error code pushed on the new task's stack");
+  assert.equal(m.r32(0x3020), 0x5000, "the interrupted task's EIP");
+  assert.equal(cpu.getEflags() & S.F_NT, S.F_NT);
+});

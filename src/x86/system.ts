@@ -112,6 +112,12 @@ const TWO_32 = 4294967296;
 export const SHADOW_STI = 1;
 export const SHADOW_MOV_SS = 2;
 
+/** What started a task switch (they differ in busy bits, NT and the back link). */
+const TASK_JMP = 0;
+const TASK_CALL = 1;
+const TASK_IRET = 2;
+const TASK_INT = 3;
+
 /** CR0 bits a guest may set (ET reads as 1 whatever is written). */
 const CR0_WRITABLE =
   S.CR0_PE | S.CR0_MP | S.CR0_EM | S.CR0_TS | S.CR0_ET | S.CR0_NE | S.CR0_WP | S.CR0_AM | S.CR0_NW | S.CR0_CD | S.CR0_PG;
@@ -394,7 +400,10 @@ export class SystemUnit {
     const soft = kind === EV_SOFT_INT || kind === EV_SOFT_EXCEPTION;
     if (soft && descDpl(hi) < cpu.cpl) cpu.gp(idtErr);
     if (!isPresent(hi)) cpu.fault(S.VEC_NP, idtErr, true);
-    if (type === SYS_TASK_GATE) cpu.gp(idtErr); // hardware task switching: not implemented
+    if (type === SYS_TASK_GATE) {
+      this.taskSwitch(lo >>> 16, TASK_INT, s[S.RIP_LO], err, hasErr, ext);
+      return;
+    }
     const gate32 = (type & 8) !== 0;
     const sel = lo >>> 16;
     const offset = gate32 ? (lo & 0xffff) | (hi & 0xffff0000) : lo & 0xffff;
@@ -902,8 +911,12 @@ export class SystemUnit {
 
   // ================================================================== far transfers
 
-  /** JMP ptr16:16/32 and JMP m16:16/32/64. Sets CS and RIP. */
-  farJump(selector: number, offLo: number, offHi: number, osize: number): void {
+  /**
+   * JMP ptr16:16/32 and JMP m16:16/32/64. Sets CS and RIP. nextLo: the EIP of the next
+   * instruction, which a task switch (JMP to a TSS or task gate) saves in the old TSS; without
+   * it such a jump raises #GP(selector).
+   */
+  farJump(selector: number, offLo: number, offHi: number, osize: number, nextLo?: number): void {
     const cpu = this.cpu;
     const s = cpu.s;
     selector &= 0xffff;
@@ -929,6 +942,11 @@ export class SystemUnit {
       this.loadCache(S.SEG_CS, (selector & 0xfffc) | cpl, lo, hi, 0);
       cpu.setRip(offLo, offHi);
       cpu.updateMode();
+      return;
+    }
+    if (this.isTaskTarget(hi)) {
+      if (nextLo === undefined) return cpu.gp(err);
+      this.farTaskSwitch(selector, TASK_JMP, nextLo);
       return;
     }
     this.readCallGate(selector);
@@ -989,6 +1007,10 @@ export class SystemUnit {
       this.loadCache(S.SEG_CS, (selector & 0xfffc) | cpl, lo, hi, 0);
       cpu.setRip(offLo, offHi);
       cpu.updateMode();
+      return;
+    }
+    if (this.isTaskTarget(hi)) {
+      this.farTaskSwitch(selector, TASK_CALL, retLo);
       return;
     }
     this.readCallGate(selector);
@@ -1206,15 +1228,23 @@ export class SystemUnit {
   /**
    * IRET/IRETD/IRETQ: real mode, virtual-8086 (IOPL 3 only), protected mode to the same or an
    * outer privilege, to virtual-8086 mode (from CPL 0), long mode (IRETQ always pops SS:RSP in
-   * 64-bit mode). NT=1 (a task return) raises #GP(0): task switching is not implemented.
+   * 64-bit mode). NT=1 outside long mode is a task return to the TSS's back link; nextLo is
+   * the EIP of the next instruction (saved in the old TSS); without it a task return raises
+   * #GP(0). In long mode NT=1 is #GP(0).
    */
-  iret(osize: number): void {
+  iret(osize: number, nextLo?: number): void {
     const cpu = this.cpu;
     const s = cpu.s;
     const pe = (s[S.CR0] & S.CR0_PE) !== 0;
     const vm = (s[S.FLAGS] & S.F_VM) !== 0;
     if (vm && (s[S.FLAGS] & S.F_IOPL) !== S.F_IOPL) cpu.gp(0);
-    if (pe && !vm && (s[S.FLAGS] & S.F_NT) !== 0) cpu.gp(0);
+    if (pe && !vm && (s[S.FLAGS] & S.F_NT) !== 0) {
+      if (cpu.lma || nextLo === undefined) return cpu.gp(0);
+      this.ext = 0;
+      const link = this.readLin(s[S.segWord(S.SEG_TR, S.SEG_BASE_LO)], 0, 2, false);
+      this.taskSwitch(link, TASK_IRET, nextLo, 0, false, 0);
+      return;
+    }
     const ripLo = this.stackRead(0, osize);
     const ripHi = osize === 8 ? cpu.hi : 0;
     const csSel = this.stackRead(osize, osize) & 0xffff;
@@ -1302,6 +1332,207 @@ export class SystemUnit {
     cpu.setRip(eip & 0xffff, 0);
     cpu.updateMode();
     cpu.eventCheck = true;
+  }
+
+  // ================================================================== hardware task switching
+
+  /** A far JMP/CALL names a TSS or a task gate (legacy protected mode only). */
+  private isTaskTarget(hi: number): boolean {
+    if (this.cpu.lma || (hi & (1 << 12)) !== 0) return false;
+    const type = descType(hi);
+    return type === SYS_TASK_GATE || type === SYS_TSS16_AVAIL || type === SYS_TSS32_AVAIL || type === SYS_TSS16_BUSY || type === SYS_TSS32_BUSY;
+  }
+
+  /** JMP/CALL to a TSS descriptor or through a task gate (descriptor in descLo/descHi). */
+  private farTaskSwitch(selector: number, reason: number, nextEip: number): void {
+    const cpu = this.cpu;
+    const err = selector & 0xfffc;
+    const hi = this.descHi;
+    const dpl = descDpl(hi);
+    if (dpl < cpu.cpl || dpl < (selector & 3)) cpu.gp(err);
+    if (!isPresent(hi)) cpu.fault(S.VEC_NP, err, true);
+    const tss = descType(hi) === SYS_TASK_GATE ? this.descLo >>> 16 : selector;
+    this.ext = 0;
+    this.taskSwitch(tss, reason, nextEip, 0, false, 0);
+  }
+
+  /**
+   * A hardware task switch (SDM vol. 3 §7.3) to the TSS named by `sel`. Everything that can
+   * fault in the old task's context (the new TSS descriptor, its contents, the pages of both
+   * TSSs) is checked first. Past the commit point, faults belong to the new task (§7.3 step 13):
+   * they are delivered right here, so this never throws after changing state.
+   */
+  private taskSwitch(sel: number, reason: number, nextEip: number, errorCode: number, hasErrorCode: boolean, ext: number): void {
+    const cpu = this.cpu;
+    const s = cpu.s;
+    const selErr = (sel & 0xfffc) | ext;
+    const badSelector = reason === TASK_IRET ? S.VEC_TS : S.VEC_GP;
+    if ((sel & 4) !== 0 || (sel & 0xfffc) === 0 || !this.readDescriptor(sel)) cpu.fault(badSelector, selErr, true);
+    const lo = this.descLo;
+    const hi = this.descHi;
+    const newDescLo = this.descAddrLo;
+    const type = descType(hi);
+    if (reason === TASK_IRET) {
+      if (type !== SYS_TSS16_BUSY && type !== SYS_TSS32_BUSY) cpu.fault(S.VEC_TS, selErr, true);
+    } else if (type !== SYS_TSS16_AVAIL && type !== SYS_TSS32_AVAIL) cpu.gp(selErr);
+    if (!isPresent(hi)) cpu.fault(S.VEC_NP, selErr, true);
+    const new32 = (type & 8) !== 0;
+    const newBase = descBase(lo, hi);
+    if (descLimit(lo, hi) >>> 0 < (new32 ? 0x67 : 0x2b)) cpu.fault(S.VEC_TS, selErr, true);
+    const oldSel = s[S.segWord(S.SEG_TR, S.SEG_SEL)] & 0xffff;
+    const oldBase = s[S.segWord(S.SEG_TR, S.SEG_BASE_LO)];
+    const old32 = (s[S.segWord(S.SEG_TR, S.SEG_ATTR)] & 8) !== 0;
+    if (s[S.segWord(S.SEG_TR, S.SEG_LIMIT)] >>> 0 < (old32 ? 0x67 : 0x2b)) cpu.fault(S.VEC_TS, (oldSel & 0xfffc) | ext, true);
+
+    // The new task's state (reads may #PF; nothing has changed yet).
+    const st = this.taskState;
+    const rd = (off: number, size: number) => this.readLin((newBase + off) | 0, 0, size, false);
+    if (new32) {
+      st[0] = rd(0x1c, 4); // CR3
+      st[1] = rd(0x20, 4); // EIP
+      st[2] = rd(0x24, 4); // EFLAGS
+      for (let r = 0; r < 8; r++) st[3 + r] = rd(0x28 + 4 * r, 4);
+      for (let k = 0; k < 6; k++) st[11 + k] = rd(0x48 + 4 * k, 2); // ES CS SS DS FS GS
+      st[17] = rd(0x60, 2); // LDT
+    } else {
+      st[1] = rd(0x0e, 2);
+      st[2] = (cpu.getEflags() & ~0xffff) | rd(0x10, 2);
+      for (let r = 0; r < 8; r++) st[3 + r] = (s[r * 2] & ~0xffff) | rd(0x12 + 2 * r, 2);
+      for (let k = 0; k < 4; k++) st[11 + k] = rd(0x22 + 2 * k, 2); // ES CS SS DS
+      st[15] = s[S.segWord(S.SEG_FS, S.SEG_SEL)];
+      st[16] = s[S.segWord(S.SEG_GS, S.SEG_SEL)];
+      st[17] = rd(0x2a, 2);
+    }
+    // Every page the commit writes must be writable now.
+    const saveFirst = old32 ? 0x20 : 0x0e;
+    const saveLast = old32 ? 0x5f : 0x29;
+    cpu.translateAs((oldBase + saveFirst) | 0, 0, 1, false, false);
+    cpu.translateAs((oldBase + saveLast) | 0, 0, 1, false, false);
+    if (reason === TASK_CALL || reason === TASK_INT) cpu.translateAs(newBase, 0, 1, false, false);
+    cpu.translateAs((newDescLo + 5) | 0, 0, 1, false, false);
+
+    // ---- commit: from here on, faults belong to the new task.
+    let eflags = cpu.getEflags();
+    if (reason === TASK_JMP || reason === TASK_IRET) {
+      if (this.readDescriptor(oldSel)) this.writeLin((this.descAddrLo + 5) | 0, 0, 1, (this.descHi >>> 8) & 0xfd, false);
+      if (reason === TASK_IRET) eflags &= ~S.F_NT;
+    }
+    const wr = (off: number, size: number, v: number) => this.writeLin((oldBase + off) | 0, 0, size, v, false);
+    if (old32) {
+      wr(0x20, 4, nextEip);
+      wr(0x24, 4, eflags);
+      for (let r = 0; r < 8; r++) wr(0x28 + 4 * r, 4, s[r * 2]);
+      for (let k = 0; k < 6; k++) wr(0x48 + 4 * k, 2, s[S.segWord(k, S.SEG_SEL)]);
+    } else {
+      wr(0x0e, 2, nextEip);
+      wr(0x10, 2, eflags);
+      for (let r = 0; r < 8; r++) wr(0x12 + 2 * r, 2, s[r * 2]);
+      for (let k = 0; k < 4; k++) wr(0x22 + 2 * k, 2, s[S.segWord(k, S.SEG_SEL)]);
+    }
+    let newFlags = st[2];
+    if (reason === TASK_CALL || reason === TASK_INT) {
+      newFlags |= S.F_NT;
+      this.writeLin(newBase, 0, 2, oldSel, false);
+    }
+    const busyHi = hi | (2 << 8);
+    if (reason !== TASK_IRET) this.writeLin((newDescLo + 5) | 0, 0, 1, (busyHi >>> 8) & 0xff, false);
+    s[S.segWord(S.SEG_TR, S.SEG_SEL)] = sel & 0xffff;
+    s[S.segWord(S.SEG_TR, S.SEG_BASE_LO)] = newBase;
+    s[S.segWord(S.SEG_TR, S.SEG_BASE_HI)] = 0;
+    s[S.segWord(S.SEG_TR, S.SEG_LIMIT)] = descLimit(lo, hi);
+    s[S.segWord(S.SEG_TR, S.SEG_ATTR)] = descAttr(busyHi);
+    cpu.segmentChanged(S.SEG_TR);
+    s[S.CR0] |= S.CR0_TS;
+    if (new32 && (s[S.CR0] & S.CR0_PG) !== 0 && s[S.CR3_LO] !== st[0]) {
+      s[S.CR3_LO] = st[0];
+      cpu.flushTlb(true);
+    }
+    for (let r = 0; r < 8; r++) {
+      s[r * 2] = st[3 + r];
+      s[r * 2 + 1] = 0;
+    }
+    const vm = new32 && (newFlags & S.F_VM) !== 0;
+    cpu.setEflags(new32 ? newFlags : (newFlags & 0xffff) | (eflags & ~0xffff & ~S.F_NT) | (newFlags & S.F_NT));
+    cpu.setRip(new32 ? st[1] : st[1] & 0xffff, 0);
+    const cpl = vm ? 3 : st[12] & 3;
+    s[S.CPL] = cpl;
+    // Selectors first (so a fault below leaves them visible), then the qualified caches.
+    for (let k = 0; k < 6; k++) s[S.segWord(k, S.SEG_SEL)] = st[11 + k];
+    try {
+      this.loadTaskLdt(st[17], ext);
+      if (vm) {
+        for (let k = 0; k < 6; k++) this.loadRealSegment(k, st[11 + k]);
+      } else {
+        this.loadTaskSegment(S.SEG_CS, st[12], cpl, ext);
+        this.loadTaskSegment(S.SEG_SS, st[13], cpl, ext);
+        this.loadTaskSegment(S.SEG_DS, st[14], cpl, ext);
+        this.loadTaskSegment(S.SEG_ES, st[11], cpl, ext);
+        this.loadTaskSegment(S.SEG_FS, st[15], cpl, ext);
+        this.loadTaskSegment(S.SEG_GS, st[16], cpl, ext);
+      }
+      cpu.updateMode();
+      if (hasErrorCode) {
+        this.frameN = 0;
+        this.frameItem(errorCode, 0);
+        this.pushOnCurrentStack(new32 ? 4 : 2, cpl === 3, ext);
+        this.setStackPointer(cpu.ssB ? 32 : 16);
+      }
+    } catch (e) {
+      if (e !== GUEST_FAULT || cpu.pendingVector < 0) throw e;
+      const v = cpu.pendingVector;
+      cpu.pendingVector = -1;
+      cpu.updateMode();
+      this.deliverEvent(v, EV_HW_EXCEPTION, cpu.pendingError, cpu.pendingHasError);
+    }
+    cpu.updateMode();
+    cpu.eventCheck = true;
+  }
+
+  /** The new task's registers, read before the commit (CR3, EIP, EFLAGS, 8 GPRs, 6 selectors, LDT). */
+  private readonly taskState = new Int32Array(18);
+
+  /** Loads LDTR for a task switch: null is allowed; otherwise an LDT in the GDT (#TS(sel)). */
+  private loadTaskLdt(sel: number, ext: number): void {
+    const cpu = this.cpu;
+    const err = (sel & 0xfffc) | ext;
+    if ((sel & 0xfffc) === 0) {
+      this.loadNull(S.SEG_LDTR, sel, 0);
+      return;
+    }
+    if ((sel & 4) !== 0 || !this.readDescriptor(sel)) cpu.fault(S.VEC_TS, err, true);
+    const hi = this.descHi;
+    if (descType(hi) !== SYS_LDT || !isPresent(hi)) cpu.fault(S.VEC_TS, err, true);
+    this.loadCache(S.SEG_LDTR, sel, this.descLo, hi, 0);
+    cpu.s[S.segWord(S.SEG_LDTR, S.SEG_ATTR)] = descAttr(hi);
+  }
+
+  /** Qualifies a segment register of the new task: #TS(sel) for a bad descriptor, #NP/#SS(sel) if not present. */
+  private loadTaskSegment(seg: number, sel: number, cpl: number, ext: number): void {
+    const cpu = this.cpu;
+    const err = (sel & 0xfffc) | ext;
+    const isNull = (sel & 0xfffc) === 0 && (sel & 4) === 0;
+    if (isNull) {
+      if (seg === S.SEG_CS || seg === S.SEG_SS) cpu.fault(S.VEC_TS, err, true);
+      this.loadNull(seg, sel, 0);
+      return;
+    }
+    if (!this.readDescriptor(sel)) cpu.fault(S.VEC_TS, err, true);
+    const hi = this.descHi;
+    const dpl = descDpl(hi);
+    const rpl = sel & 3;
+    if (seg === S.SEG_CS) {
+      if (!isCode(hi) || (isConforming(hi) ? dpl > rpl : dpl !== rpl)) cpu.fault(S.VEC_TS, err, true);
+      if (!isPresent(hi)) cpu.fault(S.VEC_NP, err, true);
+    } else if (seg === S.SEG_SS) {
+      if (rpl !== cpl || dpl !== cpl || !isData(hi) || !isRw(hi)) cpu.fault(S.VEC_TS, err, true);
+      if (!isPresent(hi)) cpu.fault(S.VEC_SS, err, true);
+    } else {
+      if (!isData(hi) && !(isCode(hi) && isRw(hi))) cpu.fault(S.VEC_TS, err, true);
+      if (!isConforming(hi) && (dpl < cpl || dpl < rpl)) cpu.fault(S.VEC_TS, err, true);
+      if (!isPresent(hi)) cpu.fault(S.VEC_NP, err, true);
+    }
+    this.setAccessed(hi);
+    this.loadCache(seg, sel, this.descLo, hi, 0);
   }
 
   // ================================================================== EFLAGS
