@@ -31,7 +31,8 @@ function* walk(dir) {
   }
 }
 
-const importRe = /(?:^|\s)(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+const importRe =
+  /(?:^|\s)(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 const problems = [];
 for (const file of walk(join(root, "src"))) {
   const from = layerOf(file);
@@ -42,9 +43,15 @@ for (const file of walk(join(root, "src"))) {
     if (spec.startsWith(".")) {
       const to = layerOf(resolve(dirname(file), spec));
       if (to > from) {
-        problems.push(`${relative(root, file)}: imports ${spec} (layer ${LAYERS[to][0]} is below ${LAYERS[from][0]})`);
+        problems.push(
+          `${relative(root, file)}: imports ${spec} (layer ${LAYERS[to][0]} is below ${LAYERS[from][0]})`,
+        );
       }
-    } else if (PURE_LAYERS.has(LAYERS[from][0]) && !file.endsWith(".test.ts") && !spec.startsWith("node:test") ) {
+    } else if (
+      PURE_LAYERS.has(LAYERS[from][0]) &&
+      !file.endsWith(".test.ts") &&
+      !spec.startsWith("node:test")
+    ) {
       problems.push(`${relative(root, file)}: the processor layer must not import ${spec}`);
     }
   }

@@ -7,7 +7,11 @@ import { join } from "node:path";
 
 function* walk(dir) {
   let names;
-  try { names = readdirSync(dir); } catch { return; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
   for (const name of names) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) yield* walk(p);
@@ -17,5 +21,7 @@ function* walk(dir) {
 const filter = process.argv.slice(2);
 let files = [...walk("src"), ...walk("tests")].sort();
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
-const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], { stdio: "inherit" });
+const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], {
+  stdio: "inherit",
+});
 process.exit(r.status ?? 1);
