@@ -26,9 +26,9 @@
  * - No BigInt; 64-bit values are lo/hi int32 pairs; addresses are normalised with >>> 0 before
  *   being handed to the physical accessors.
  *
- * What is not implemented (raises the documented fault instead; see docs/x86-system.md):
- * hardware task switching (task gates, far JMP/CALL to a TSS, IRET with NT), the debug
- * breakpoint registers (DR0..DR3/DR7 are stored only), SMAP, PCID, VME/PVI.
+ * What is not implemented (see docs/x86-system.md): the debug breakpoint registers (DR0..DR3/
+ * DR7 are stored only), SMAP, PCID, VME/PVI. Task switches by JMP or IRET need the caller to
+ * pass the next EIP (the optional `nextLo` of farJump and iret); without it they raise #GP.
  */
 import { EXIT_EXCEPTION, EXIT_TRIPLE_FAULT, GUEST_FAULT } from "./cpu.ts";
 import type { Cpu } from "./cpu.ts";

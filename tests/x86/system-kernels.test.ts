@@ -17,12 +17,20 @@ interface Kernel {
   arch: GuestArch;
   /** The number of checks the kernel must report (guards against a kernel that stops early). */
   checks: number;
+  /** Known not to pass yet, and why (node:test "todo": runs, reported, not counted as a failure). */
+  todo?: string;
 }
 
 const KERNELS: Kernel[] = [
   { name: "protect32", arch: "i386", checks: 54 },
   { name: "paging32", arch: "i386", checks: 35 },
   { name: "long64", arch: "x86_64", checks: 51 },
+  {
+    name: "tasks32",
+    arch: "i386",
+    checks: 12,
+    todo: "task returns need compile.ts to pass the next EIP to sys.iret/sys.farJump (docs/x86-system.md)",
+  },
 ];
 
 function sources(k: Kernel): string[] {
@@ -31,7 +39,7 @@ function sources(k: Kernel): string[] {
 }
 
 for (const k of KERNELS) {
-  test(`${k.name} (${k.arch}): every check passes`, () => {
+  test(`${k.name} (${k.arch}): every check passes`, { todo: k.todo }, () => {
     const kernel = buildGuest({ name: k.name, arch: k.arch, sources: sources(k) });
     const r = spawnSync(process.execPath, [TSXEN, "machine", "--kernel", kernel, "--memory", "64M", "--timeout", "60"], {
       encoding: "latin1",
