@@ -63,14 +63,29 @@ async function main(): Promise<void> {
           const child = spawn(
             process.execPath,
             ["--import", "tsx", self, "--worker", "--mode", String(mode), "--count", String(n), "--seed", seed, "--reports", arg("reports", "10")],
-            { stdio: ["ignore", "pipe", "inherit"] },
+            { stdio: ["ignore", "pipe", "pipe"] },
           );
+          // Forward progress; a worker silent for 5 minutes is stuck (an emulator bug that
+          // loops inside one instruction can't be stopped by the instruction budget).
+          let lastActivity = Date.now();
+          child.stderr.setEncoding("utf8");
+          child.stderr.on("data", (d: string) => {
+            lastActivity = Date.now();
+            process.stderr.write(d);
+          });
+          const watchdog = setInterval(() => {
+            if (Date.now() - lastActivity > 300_000) {
+              process.stderr.write(`[${mode}-bit] worker made no progress for 5 minutes: stopping it\n`);
+              child.kill("SIGKILL");
+            }
+          }, 10_000);
           let text = "";
           child.stdout.setEncoding("utf8");
           child.stdout.on("data", (d: string) => {
             text += d;
           });
           child.on("close", (code) => {
+            clearInterval(watchdog);
             const line = text.trim().split("\n").pop() ?? "";
             try {
               resolve(JSON.parse(line) as WorkerResult);
