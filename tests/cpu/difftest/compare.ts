@@ -76,7 +76,10 @@ export function compare(c: TestCase, nat: CaseResult, emu: CaseResult): string[]
   if (nat.ripLo !== emu.ripLo || (c.mode === 64 && nat.ripHi !== emu.ripHi)) {
     out.push(`rip: native ${hex64(nat.ripHi, nat.ripLo)}, emulator ${hex64(emu.ripHi, emu.ripLo)}`);
   }
-  const n = c.mode === 64 ? 16 : 8;
+  // AMD: a POPA that faults partway has already loaded some registers (the SDM's POPA
+  // changes nothing on a fault, which is what the emulator does). Not compared on a fault.
+  const partialPopa = c.label.startsWith("61 popa") && nat.vector !== 3 && nat.vector !== 1;
+  const n = partialPopa ? 0 : c.mode === 64 ? 16 : 8;
   const names = c.mode === 64 ? REG_NAMES_64 : REG_NAMES_32;
   for (let i = 0; i < n; i++) {
     const lo = nat.regsLo[i] !== emu.regsLo[i];
