@@ -135,13 +135,14 @@ void harness_init(void) {
 
 #if defined(__x86_64__)
 struct frame {
-  u64 r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rbx, rdx, rcx, rax;
+  u64 r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rbx, rdx, rcx, rax_or_eax;
   u64 vector, error, ip, cs, flags, sp, ss;
 };
 #else
 struct frame {
-  u32 edi, esi, ebp, esp0, ebx, edx, ecx, eax;
+  u32 edi, esi, ebp, esp0, ebx, edx, ecx, rax_or_eax;
   u32 vector, error, ip, cs, flags, sp, ss; /* sp, ss only from CPL 3 */
+  u32 v86_es, v86_ds, v86_fs, v86_gs;       /* only from virtual-8086 mode */
 };
 #endif
 
@@ -156,10 +157,14 @@ void trap_handler(struct frame *f) {
   trap.ss = f->ss;
   trap.frame_top = (uptr)(&f->ss + 1);
 #else
-  trap.frame_top = (uptr)((f->cs & 3) ? &f->ss + 1 : &f->sp);
-  trap.sp = (f->cs & 3) ? f->sp : 0;
-  trap.ss = (f->cs & 3) ? f->ss : 0;
+  int outer = (f->cs & 3) != 0 || (f->flags & 0x20000) != 0;
+  trap.frame_top = (uptr)(outer ? &f->ss + 1 : &f->sp);
+  trap.sp = outer ? f->sp : 0;
+  trap.ss = outer ? f->ss : 0;
+  trap.v86_ds = (f->flags & 0x20000) ? f->v86_ds : 0;
+  trap.v86_es = (f->flags & 0x20000) ? f->v86_es : 0;
 #endif
+  trap.ax = f->rax_or_eax;
   trap.cr2 = read_cr2();
   trap.count++;
   if (try_saved_sp) try_unwind((u32)f->vector);

@@ -41,6 +41,9 @@ struct trap_info {
   ureg cr2;
   /* The address just above the hardware-pushed frame (x86-64: where RSP was after alignment). */
   ureg frame_top;
+  ureg ax;
+  /* i386, a trap from virtual-8086 mode: the DS and ES the processor pushed. */
+  u32 v86_ds, v86_es;
   u32 count;
 };
 extern volatile struct trap_info trap;

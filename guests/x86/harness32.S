@@ -24,6 +24,10 @@ trap_stub_\vec:
 
 trap_common:
   pusha
+  /* Leaving virtual-8086 mode nulls DS/ES/FS/GS: give the C handler usable ones. */
+  mov $0x23, %eax
+  mov %eax, %ds
+  mov %eax, %es
   push %esp
   call trap_handler /* returns only for traps that resume (none use it today) */
   add $4, %esp

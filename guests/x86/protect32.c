@@ -112,6 +112,23 @@ static void user_lar(uptr a) {
   user_results[3] = zf;
 }
 
+/* ------------------------------------------------------------------ virtual-8086 mode */
+
+/* 16-bit code copied to linear 0x8000 (CS = 0x0800): mov ax, 0x1234; int 0x30 ... ; at 0x10: cli */
+static const u8 v86_code[] = {0xb8, 0x34, 0x12, 0xcd, 0x30, 0xf4};
+static volatile u32 v86_eflags, v86_eip;
+void enter_v86(uptr);
+__asm__(
+    ".text\n"
+    "enter_v86:\n" /* iret from CPL 0 into virtual-8086 mode */
+    "  pushl $0\n  pushl $0\n" /* GS, FS */
+    "  pushl $0x0900\n  pushl $0x0a00\n" /* DS, ES */
+    "  pushl $0x0900\n  pushl $0x0ff0\n" /* SS, ESP */
+    "  pushl v86_eflags\n"
+    "  pushl $0x0800\n"
+    "  pushl v86_eip\n"
+    "  iret\n");
+
 /* ------------------------------------------------------------------ SYSENTER/SYSEXIT */
 
 static volatile u32 sysenter_cs, sysenter_ss;
@@ -232,6 +249,25 @@ u32 kmain(u32 magic, struct multiboot_info *info) {
     EQ("#GP through a not-present gate becomes #DF", v, 8);
     EQ("  #DF error code is 0", trap.error, 0);
   }
+
+  /* Virtual-8086 mode (SDM ch. 20): entered by IRET at CPL 0, left through a DPL-0 gate. */
+  memcpy((void *)0x8000, v86_code, sizeof v86_code);
+  *(u8 *)0x8010 = 0xfa; /* cli */
+  idt_set(0x30, trap_stubs[0x30], KCODE, 0xe, 3, 0);
+  v86_eflags = 0x20000 | 0x3000 | 0x2; /* VM, IOPL 3 */
+  v86_eip = 0;
+  EQ("v86: INT 0x30 at IOPL 3 leaves through the IDT", try_call(enter_v86, 0), 0x30);
+  EQ("  the 16-bit code ran (AX)", trap.ax & 0xffff, 0x1234);
+  EQ("  frame CS:IP", (trap.cs << 16) | trap.ip, (0x0800u << 16) | 5);
+  EQ("  frame EFLAGS has VM", trap.flags & 0x20000, 0x20000);
+  EQ("  frame SS:SP", (trap.ss << 16) | trap.sp, (0x0900u << 16) | 0x0ff0);
+  EQ("  frame DS and ES (pushed for v86 only)", (trap.v86_ds << 16) | trap.v86_es, (0x0900u << 16) | 0x0a00);
+  v86_eflags = 0x20000 | 0x2; /* VM, IOPL 0 */
+  v86_eip = 0x10;
+  EQ("v86: CLI at IOPL 0 is #GP", try_call(enter_v86, 0), 13);
+  EQ("  error code 0", trap.error, 0);
+  EQ("  at the CLI", (trap.cs << 16) | trap.ip, (0x0800u << 16) | 0x10);
+  idt_reset(0x30);
 
   /* SYSENTER/SYSEXIT (flat segments at SYSENTER_CS and the three following it). */
   wrmsr(0x174, SEL_SYSENTER);

@@ -22,7 +22,7 @@ interface Kernel {
 }
 
 const KERNELS: Kernel[] = [
-  { name: "protect32", arch: "i386", checks: 54 },
+  { name: "protect32", arch: "i386", checks: 63 },
   { name: "paging32", arch: "i386", checks: 35 },
   { name: "long64", arch: "x86_64", checks: 51 },
   {
