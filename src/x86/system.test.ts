@@ -74,6 +74,10 @@ function gate32(m: Machine, vector: number, sel: number, offset: number, dpl = 0
   m.w64(0x2000 + vector * 8, (sel << 16) | (offset & 0xffff), (offset & 0xffff0000) | 0x8000 | (dpl << 13) | ((trap ? 0xf : 0xe) << 8));
 }
 
+function writeWords(m: Machine, at: number, words: number[]): void {
+  for (let i = 0; i < words.length; i++) m.w32(at + i * 4, words[i]);
+}
+
 function faultOf(cpu: Cpu, fn: () => void): { vector: number; error: number } {
   try {
     fn();
@@ -642,7 +646,7 @@ test("iret: same privilege and to an outer privilege (protected mode)", () => {
   const { cpu } = m;
   // Frame for a return to CPL 3: EIP, CS, EFLAGS, ESP, SS.
   const frame = [0x5100, 0x1b, S.F_IF | S.F_IOPL | 2, 0x7000, 0x23];
-  frame.forEach((v, i) => m.w32(0x7f00 + i * 4, v));
+  writeWords(m, 0x7f00, frame);
   cpu.setReg32(S.REG_ESP, 0x7f00);
   cpu.sys.iret(4);
   assert.equal(cpu.cpl, 3);
@@ -650,13 +654,13 @@ test("iret: same privilege and to an outer privilege (protected mode)", () => {
   assert.equal(cpu.reg32(S.REG_ESP), 0x7000);
   assert.equal(cpu.getEflags() & (S.F_IF | S.F_IOPL), S.F_IF | S.F_IOPL, "CPL 0 may set IOPL");
   // From CPL 3 with IOPL 3, an IRET cannot change IOPL.
-  [0x5200, 0x1b, S.F_IF | 2].forEach((v, i) => m.w32(0x6f00 + i * 4, v));
+  writeWords(m, 0x6f00, [0x5200, 0x1b, S.F_IF | 2]);
   cpu.setReg32(S.REG_ESP, 0x6f00);
   cpu.sys.iret(4);
   assert.equal(cpu.getEflags() & S.F_IOPL, S.F_IOPL);
   assert.equal(cpu.reg32(S.REG_ESP), 0x6f0c);
   // Returning to CPL 0 from CPL 3 is #GP(selector).
-  [0x5300, 0x08, 2].forEach((v, i) => m.w32(0x6e00 + i * 4, v));
+  writeWords(m, 0x6e00, [0x5300, 0x08, 2]);
   cpu.setReg32(S.REG_ESP, 0x6e00);
   assert.deepEqual(faultOf(cpu, () => cpu.sys.iret(4)), { vector: S.VEC_GP, error: 8 });
   // NT set: a task return, not implemented: #GP(0).
@@ -668,14 +672,14 @@ test("iret: same privilege and to an outer privilege (protected mode)", () => {
 test("iretq to compatibility mode at CPL 3, and to 64-bit mode with a null SS at CPL 0", () => {
   const m = longMachine(0);
   const { cpu } = m;
-  [0x5100, 0, 0x1b, 0, S.F_IF | 2, 0, 0x7000, 0, 0x23, 0].forEach((v, i) => m.w32(0x7f00 + i * 4, v));
+  writeWords(m, 0x7f00, [0x5100, 0, 0x1b, 0, S.F_IF | 2, 0, 0x7000, 0, 0x23, 0]);
   cpu.setReg32(S.REG_ESP, 0x7f00);
   cpu.sys.iret(8);
   assert.equal(cpu.cpl, 3);
   assert.ok(!cpu.code64 && cpu.lma && cpu.csD, "compatibility mode, 32-bit code");
   assert.equal(cpu.reg32(S.REG_ESP), 0x7000);
   const k = longMachine(0);
-  [0x5100, 0, 0x08, 0, 2, 0, 0x7000, 0, 0, 0].forEach((v, i) => k.w32(0x7f00 + i * 4, v));
+  writeWords(k, 0x7f00, [0x5100, 0, 0x08, 0, 2, 0, 0x7000, 0, 0, 0]);
   k.cpu.setReg32(S.REG_ESP, 0x7f00);
   k.cpu.sys.iret(8);
   assert.equal(k.cpu.cpl, 0);
@@ -687,7 +691,7 @@ test("virtual-8086 mode: entered by IRET from CPL 0, left by an interrupt to a C
   const m = protectedMachine(0);
   const { cpu } = m;
   // EIP, CS, EFLAGS(VM, IOPL 3), ESP, SS, ES, DS, FS, GS
-  [0x0100, 0x2000, S.F_VM | S.F_IOPL | S.F_IF | 2, 0xfff0, 0x3000, 0x4000, 0x5000, 0x6000, 0x7000].forEach((v, i) => m.w32(0x7f00 + i * 4, v));
+  writeWords(m, 0x7f00, [0x0100, 0x2000, S.F_VM | S.F_IOPL | S.F_IF | 2, 0xfff0, 0x3000, 0x4000, 0x5000, 0x6000, 0x7000]);
   cpu.setReg32(S.REG_ESP, 0x7f00);
   cpu.sys.iret(4);
   assert.equal(cpu.cpl, 3);

@@ -447,7 +447,10 @@ export class SystemUnit {
       s[S.CPL] = newCpl;
       s[S.FLAGS] &= ~(S.F_TF | S.F_NT | S.F_RF | S.F_VM | (type & 1 ? 0 : S.F_IF));
       if (vm) {
-        for (const seg of [S.SEG_ES, S.SEG_DS, S.SEG_FS, S.SEG_GS]) this.loadNull(seg, 0, 0);
+        this.loadNull(S.SEG_ES, 0, 0);
+        this.loadNull(S.SEG_DS, 0, 0);
+        this.loadNull(S.SEG_FS, 0, 0);
+        this.loadNull(S.SEG_GS, 0, 0);
       }
       this.loadCache(S.SEG_SS, newSs, this.ssLo, this.ssHi, 0);
       this.setStackPointerTo(stackWidth, newSp);
@@ -945,7 +948,10 @@ export class SystemUnit {
       return;
     }
     if (this.isTaskTarget(hi)) {
-      if (nextLo === undefined) return cpu.gp(err);
+      if (nextLo === undefined) {
+        cpu.gp(err);
+        return;
+      }
       this.farTaskSwitch(selector, TASK_JMP, nextLo);
       return;
     }
@@ -1239,7 +1245,10 @@ export class SystemUnit {
     const vm = (s[S.FLAGS] & S.F_VM) !== 0;
     if (vm && (s[S.FLAGS] & S.F_IOPL) !== S.F_IOPL) cpu.gp(0);
     if (pe && !vm && (s[S.FLAGS] & S.F_NT) !== 0) {
-      if (cpu.lma || nextLo === undefined) return cpu.gp(0);
+      if (cpu.lma || nextLo === undefined) {
+        cpu.gp(0);
+        return;
+      }
       this.ext = 0;
       const link = this.readLin(s[S.segWord(S.SEG_TR, S.SEG_BASE_LO)], 0, 2, false);
       this.taskSwitch(link, TASK_IRET, nextLo, 0, false, 0);
