@@ -33,6 +33,11 @@ let EAH = 0;
 /** High word of the last 64-bit result of a helper. */
 let RH = 0;
 
+/** The high word left by the last 64-bit helper (for the block compiler). */
+export function lastHigh(): number {
+  return RH;
+}
+
 const SZ_OF: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 const MASKS = [0xff, 0xffff, -1, -1];
 

@@ -21,6 +21,7 @@
 import type { IoPorts, PhysicalMemory } from "./bus.ts";
 import { compileInsn } from "./compile.ts";
 import { FAULT_FETCH, FAULT_NONE, FAULT_TOO_LONG, Insn, decode } from "./decoder.ts";
+import { compileBlock } from "./jit.ts";
 import { getArithFlags, setArithFlags } from "./flags.ts";
 import * as S from "./state.ts";
 import { SystemUnit } from "./system.ts";
@@ -91,6 +92,8 @@ export interface CpuOptions {
   readTsc?: () => number;
   /** Called when an external interrupt can be taken; returns the vector, or -1 if none. */
   acknowledgeInterrupt?: () => number;
+  /** Executions after which a block is compiled to JavaScript (default 50); 0 = interpreter only. */
+  jitThreshold?: number;
 }
 
 /** Thrown inside run() only; never escapes it. */
@@ -114,6 +117,12 @@ export class Block {
   succA: Block | null = null;
   succB: Block | null = null;
   linkGen = -1;
+  /** Executions so far, until the block compiler takes it (or gives up: -1). */
+  heat = 0;
+  /** The compiled form (jit.ts), once hot. */
+  jit: (() => number) | null = null;
+  /** Decoded instructions, kept for the block compiler until it has run. */
+  insns: Insn[] | null = [];
   constructor(
     readonly lin: number,
     readonly linHi: number,
@@ -191,6 +200,12 @@ export class Cpu {
   readonly sys: SystemUnit;
   readTsc: () => number;
   acknowledgeInterrupt: () => number;
+  /** Executions after which a block is compiled to JavaScript; 0 disables the compiler. */
+  jitThreshold: number;
+  /** Set by compiled blocks before each instruction that can fault. */
+  jitIndex = 0;
+  /** The retired count at which the current run() stops (compiled loops look at it). */
+  runEnd = 0;
 
   readonly controls: ExitControls = {
     exceptionBitmap: 0,
@@ -270,6 +285,7 @@ export class Cpu {
     this.codePages = new Uint8Array(Math.ceil(this.ramBytes / 4096));
     this.readTsc = opts.readTsc ?? (() => this.retired);
     this.acknowledgeInterrupt = opts.acknowledgeInterrupt ?? (() => -1);
+    this.jitThreshold = opts.jitThreshold ?? 50;
     this.sys = new SystemUnit(this);
     this.reset();
   }
@@ -955,6 +971,7 @@ export class Cpu {
       const nextLo = (startLo + d.len) | 0;
       const nextHi = code64 && nextLo >>> 0 < startLo >>> 0 ? (startHi + 1) | 0 : startHi;
       block.fns.push(compileInsn(this, d, startLo, startHi, nextLo, nextHi));
+      block.insns?.push(Object.assign(new Insn(), d));
       offs.push(off);
       off += d.len;
       if (d.entry!.endsBlock) break;
@@ -997,6 +1014,7 @@ export class Cpu {
   run(budget: number): number {
     this.exitReason = EXIT_NONE;
     const end = this.retired + budget;
+    this.runEnd = end;
     for (;;) {
       try {
         if (this.eventCheck && this.checkEvents()) break;
@@ -1029,11 +1047,19 @@ export class Cpu {
     // -1 while looking up a block: a fault then belongs to RIP as it stands.
     try {
       for (;;) {
-        const fns = b.fns;
         let r = 0;
-        for (i = 0; i < b.n; i++) {
-          r = fns[i]();
-          if (r !== 0) break;
+        if (b.jit === null && b.heat >= 0 && ++b.heat >= this.jitThreshold && this.jitThreshold > 0) this.tierUp(b);
+        if (b.jit !== null) {
+          i = -2; // a fault inside compiled code: the index is in jitIndex
+          const v = b.jit();
+          r = v & 3;
+          i = v >> 2;
+        } else {
+          const fns = b.fns;
+          for (i = 0; i < b.n; i++) {
+            r = fns[i]();
+            if (r !== 0) break;
+          }
         }
         if (r === 1) this.retired += i + 1;
         else if (r === 0) {
@@ -1066,12 +1092,22 @@ export class Cpu {
         b = found;
       }
     } catch (e) {
+      if (i === -2) i = this.jitIndex;
       if (e === GUEST_FAULT && i >= 0) {
         this.retired += i;
         this.setRipAt(b, i);
       }
       throw e;
     }
+  }
+
+  /** Hands a hot block to the block compiler (once; a block it can't take stays interpreted). */
+  private tierUp(b: Block): void {
+    const insns = b.insns;
+    b.heat = -1;
+    b.insns = null;
+    if (insns === null || !b.valid) return;
+    b.jit = compileBlock(this, b, insns);
   }
 
   /** Executes exactly one instruction (single-step and interrupt-shadow paths). */

@@ -130,7 +130,9 @@ export function createUserModeCpu(mode: Mode): UserModeCpu {
     put32(ram, g + 12, 0);
   }
 
-  const cpu = new Cpu({ memory, io: noIo });
+  // TSXEN_JIT_THRESHOLD=1 runs every case through the block compiler (tests/cpu/difftest-jit.test.ts).
+  const jitThreshold = Number(process.env.TSXEN_JIT_THRESHOLD ?? 0);
+  const cpu = new Cpu({ memory, io: noIo, jitThreshold });
   const s = cpu.s;
   s[S.CR0] = S.CR0_PE | S.CR0_MP | S.CR0_ET | S.CR0_NE | S.CR0_WP | S.CR0_AM | S.CR0_PG;
   s[S.CR3_LO] = PML4;
