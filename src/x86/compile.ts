@@ -947,7 +947,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const off = os === 2 ? d.imm & 0xffff : d.imm;
         return () => {
           if (isCall) cpu.sys.farCall(sel, off, 0, os, nextLo, nextHi);
-          else cpu.sys.farJump(sel, off, 0, os);
+          else cpu.sys.farJump(sel, off, 0, os, nextLo);
           return 3;
         };
       }
@@ -965,7 +965,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const sa = add64(a, ah, selOff, 0, 0);
         const sel = cpu.rd16(seg, asize === 2 ? sa & 0xffff : sa, asize === 8 ? RH : 0);
         if (isCall) cpu.sys.farCall(sel, off, offHi, os, nextLo, nextHi);
-        else cpu.sys.farJump(sel, off, offHi, os);
+        else cpu.sys.farJump(sel, off, offHi, os, nextLo);
         return 3;
       };
     }
@@ -974,7 +974,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       return () => { cpu.sys.farReturn(os, extra); return 3; };
     }
     case "iret":
-      return () => { cpu.sys.iret(os); return 3; };
+      return () => { cpu.sys.iret(os, nextLo); return 3; };
     case "int3": case "int": case "into": case "int1": {
       const vector = mn === "int3" ? 3 : mn === "int" ? d.imm & 0xff : mn === "into" ? 4 : 1;
       const kind = mn === "int" ? EV_SOFT_INT : mn === "int1" ? EV_PRIV_SOFT_EXCEPTION : EV_SOFT_EXCEPTION;
@@ -984,7 +984,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         if (kind === EV_SOFT_INT && (s[FLAGS] & S.F_VM) !== 0 && ((s[FLAGS] >> 12) & 3) !== 3) cpu.gp(0);
         s[RIP_LO] = nextLo;
         s[RIP_HI] = nextHi;
-        cpu.sys.deliverEvent(vector, kind, 0, false);
+        cpu.sys.deliverEvent(vector, kind, 0, false, len);
         return 3;
       };
     }
