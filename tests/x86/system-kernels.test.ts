@@ -25,6 +25,7 @@ const KERNELS: Kernel[] = [
   { name: "protect32", arch: "i386", checks: 63 },
   { name: "paging32", arch: "i386", checks: 35 },
   { name: "long64", arch: "x86_64", checks: 51 },
+  { name: "real32", arch: "i386", checks: 12 },
   {
     name: "tasks32",
     arch: "i386",
