@@ -22,7 +22,10 @@ __asm__(
     ".text\n"
     "probe_ud2: ud2_insn: ud2\n"
     "probe_int3: int3\n int3_next: ret\n"
-    "probe_int80: int $0x80\n int80_next: ret\n");
+    "probe_int80: int $0x80\n int80_next: ret\n"
+    "probe_int40: int40_insn: int $0x40\n ret\n");
+extern char int40_insn[];
+void probe_int40(uptr);
 void probe_ud2(uptr);
 void probe_int3(uptr);
 void probe_int80(uptr);
@@ -187,6 +190,7 @@ u32 kmain(u32 magic, struct multiboot_info *info) {
   EQ("  frame SS is the user selector", trap.ss, UDATA);
   CHECK("  frame ESP is on the user stack", trap.sp > 0 && trap.sp != 0);
   expect_user_trap("INT 0x40 (DPL 0 gate) from CPL 3: #GP(0x40*8+2)", do_int, 0x40, 13, 0x40 * 8 + 2);
+  EQ("  the #GP reports the INT instruction (a fault)", (try_user(probe_int40, 0), trap.ip), (uptr)int40_insn);
   expect_user_trap("CLI at CPL 3, IOPL 0: #GP(0)", do_cli, 0, 13, 0);
   expect_user_trap("HLT at CPL 3: #GP(0)", do_hlt, 0, 13, 0);
   expect_user_trap("MOV DS, DPL-0 data at CPL 3: #GP(sel)", do_load_ds, KDATA, 13, KDATA);

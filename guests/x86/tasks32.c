@@ -3,9 +3,6 @@
  * vol. 3 §7.3 (task switching) and §6.11.1 (task gates in the IDT): CALL to a TSS with the
  * return by IRET through the back link (NT), and a #DF handled in its own task through a task
  * gate, as 32-bit Linux does.
- *
- * The task returns need compile.ts to pass the next EIP to SystemUnit.iret (see
- * docs/x86-system.md); until then tests/x86/system-kernels.test.ts runs this kernel as "todo".
  */
 #include "harness.h"
 

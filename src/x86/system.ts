@@ -28,7 +28,7 @@
  *
  * What is not implemented (see docs/x86-system.md): the debug breakpoint registers (DR0..DR3/
  * DR7 are stored only), SMAP, PCID, VME/PVI. Task switches by JMP or IRET need the caller to
- * pass the next EIP (the optional `nextLo` of farJump and iret); without it they raise #GP.
+ * pass the next EIP (the optional `nextLo` of farJump and iret; compile.ts does).
  */
 import { EXIT_EXCEPTION, EXIT_TRIPLE_FAULT, GUEST_FAULT } from "./cpu.ts";
 import type { Cpu } from "./cpu.ts";
