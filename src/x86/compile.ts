@@ -1500,8 +1500,12 @@ function iopl_denied(cpu: Cpu): boolean {
   return cpu.cpl > iopl;
 }
 
+/** I/O instructions consult the TSS bitmap in virtual-8086 mode whatever IOPL is, else when CPL > IOPL. */
 function ioDenied(cpu: Cpu): boolean {
-  return iopl_denied(cpu);
+  const s = cpu.s;
+  if ((s[S.CR0] & S.CR0_PE) === 0) return false;
+  if ((s[FLAGS] & S.F_VM) !== 0) return true;
+  return cpu.cpl > ((s[FLAGS] >> 12) & 3);
 }
 
 function pushSeg(cpu: Cpu, sw: number, size: number, sel: number): void {
@@ -2066,7 +2070,7 @@ function compileString(cpu: Cpu, d: Insn, mn: string, size: number, len: number)
   };
   return () => {
     if (io) {
-      if (iopl_denied(cpu)) cpu.sys.checkIoPermission(s[4] & 0xffff, size);
+      if (ioDenied(cpu)) cpu.sys.checkIoPermission(s[4] & 0xffff, size);
       if (cpu.controls.interceptIo) cpu.exitBefore(EXIT_IO, (s[4] & 0xffff) | (size << 16) | (mn === "ins" ? 1 << 24 : 0) | (1 << 25), len);
     }
     if (!isRep) {

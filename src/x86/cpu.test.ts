@@ -88,3 +88,66 @@ test("state is bytes: copying the state frame into a new CPU resumes the same co
   assert.equal(b.cpu.run(1_000_000), EXIT_HLT);
   assert.equal(b.cpu.reg32(S.REG_EAX), 2000);
 });
+
+/** The same program run interpreted and compiled must end in the same state. */
+function runBothTiers(code: number[], setup: (cpu: Cpu) => void): { interp: Cpu; jit: Cpu } {
+  const a = flatCpu(code);
+  a.cpu.jitThreshold = 0;
+  setup(a.cpu);
+  const b = flatCpu(code);
+  b.cpu.jitThreshold = 2;
+  setup(b.cpu);
+  assert.equal(a.cpu.run(10_000_000), EXIT_HLT);
+  assert.equal(b.cpu.run(10_000_000), EXIT_HLT);
+  return { interp: a.cpu, jit: b.cpu };
+}
+
+test("a call/ret loop compiled as one trace retires and computes exactly as interpreted", () => {
+  // mov ecx, 5000; L: call f; dec ecx; jnz L; hlt; f: add eax, 3; ret
+  // 0x1000: b9 88 13 00 00 ; 0x1005: e8 06 00 00 00 ; 0x100a: 49 ; 0x100b: 75 f8 ; 0x100d: f4
+  // 0x1010: 83 c0 03 ; 0x1013: c3
+  const code = [0xb9, 0x88, 0x13, 0, 0, 0xe8, 0x06, 0, 0, 0, 0x49, 0x75, 0xf8, 0xf4, 0x90, 0x90, 0x83, 0xc0, 0x03, 0xc3];
+  const { interp, jit } = runBothTiers(code, () => {});
+  assert.equal(interp.reg32(S.REG_EAX), 15000);
+  assert.equal(jit.reg32(S.REG_EAX), 15000);
+  assert.equal(jit.retired, interp.retired);
+  assert.ok(jit.jitCompiled > 0, "the block compiler ran");
+});
+
+test("a compiled trace leaves when RET finds another return address than the call pushed", () => {
+  // f replaces its return address with 'done' once EAX reaches 30:
+  // 0x1000: mov ecx, 1000      b9 e8 03 00 00
+  // 0x1005: L: call f          e8 0e 00 00 00   -> 0x1018
+  // 0x100a: dec ecx            49
+  // 0x100b: jnz L              75 f8
+  // 0x100d: hlt                f4
+  // 0x100e: done: mov ebx, 7; hlt   bb 07 00 00 00 f4 (at 0x100e..0x1013)
+  // 0x1018: f: add eax, 3      83 c0 03
+  // 0x101b: cmp eax, 30        83 f8 1e
+  // 0x101e: jne r              75 07
+  // 0x1020: mov dword [esp], 0x100e   c7 04 24 0e 10 00 00
+  // 0x1027: r: ret             c3
+  const code = new Array(0x28).fill(0x90);
+  code.splice(0, 14, 0xb9, 0xe8, 0x03, 0, 0, 0xe8, 0x0e, 0, 0, 0, 0x49, 0x75, 0xf8, 0xf4);
+  code.splice(0x0e, 6, 0xbb, 0x07, 0, 0, 0, 0xf4);
+  code.splice(0x18, 16, 0x83, 0xc0, 0x03, 0x83, 0xf8, 0x1e, 0x75, 0x07, 0xc7, 0x04, 0x24, 0x0e, 0x10, 0, 0, 0xc3);
+  const { interp, jit } = runBothTiers(code, () => {});
+  for (const cpu of [interp, jit]) {
+    assert.equal(cpu.reg32(S.REG_EAX), 30);
+    assert.equal(cpu.reg32(S.REG_EBX), 7);
+    assert.equal(cpu.eip, 0x1014);
+  }
+  assert.equal(jit.retired, interp.retired);
+});
+
+test("a compiled self-loop stops at the budget and resumes with exact counts", () => {
+  const code = [0xb9, 0xe8, 0x03, 0, 0, 0x01, 0xd8, 0x49, 0x75, 0xfb, 0xf4];
+  const { cpu } = flatCpu(code);
+  cpu.jitThreshold = 1;
+  cpu.setReg32(S.REG_EBX, 1);
+  let exits = 0;
+  while (cpu.run(250) === EXIT_BUDGET) exits++;
+  assert.ok(exits >= 10);
+  assert.equal(cpu.reg32(S.REG_EAX), 1000);
+  assert.equal(cpu.retired, 3002);
+});

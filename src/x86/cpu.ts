@@ -21,7 +21,7 @@
 import type { IoPorts, PhysicalMemory } from "./bus.ts";
 import { compileInsn } from "./compile.ts";
 import { FAULT_FETCH, FAULT_NONE, FAULT_TOO_LONG, Insn, decode } from "./decoder.ts";
-import { compileBlock } from "./jit.ts";
+import { type Compiled, compileBlock } from "./jit.ts";
 import { getArithFlags, setArithFlags } from "./flags.ts";
 import * as S from "./state.ts";
 import { SystemUnit } from "./system.ts";
@@ -120,8 +120,8 @@ export class Block {
   /** Executions so far, until the block compiler takes it (or gives up: -1). */
   heat = 0;
   /** The compiled form (jit.ts), once hot. */
-  jit: (() => number) | null = null;
-  /** Decoded instructions, kept for the block compiler until it has run. */
+  jit: Compiled | null = null;
+  /** Decoded instructions, for the block compiler (of this block and of traces through it). */
   insns: Insn[] | null = [];
   constructor(
     readonly lin: number,
@@ -202,6 +202,9 @@ export class Cpu {
   acknowledgeInterrupt: () => number;
   /** Executions after which a block is compiled to JavaScript; 0 disables the compiler. */
   jitThreshold: number;
+  /** Blocks handed to the block compiler, and how many it compiled (statistics). */
+  jitAttempts = 0;
+  jitCompiled = 0;
   /** Set by compiled blocks before each instruction that can fault. */
   jitIndex = 0;
   /** The retired count at which the current run() stops (compiled loops look at it). */
@@ -729,12 +732,14 @@ export class Cpu {
   }
 
   physRead8(pa: number): number {
-    if (pa >= 0 && pa < this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) return this.u8[pa];
+    pa >>>= 0;
+    if (pa < this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) return this.u8[pa];
     return this.mem.mmioRead(pa >>> 0, 1) & 0xff;
   }
 
   physRead(pa: number, size: number): number {
-    if (pa >= 0 && pa + size <= this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
+    pa >>>= 0;
+    if (pa + size <= this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
       if (size === 1) return this.u8[pa];
       if (size === 2) return this.dv.getUint16(pa, true);
       return this.dv.getInt32(pa, true);
@@ -743,14 +748,16 @@ export class Cpu {
   }
 
   physWrite8(pa: number, v: number): void {
-    if (pa >= 0 && pa < this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
+    pa >>>= 0;
+    if (pa < this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
       this.noteCodeWrite(pa);
       this.u8[pa] = v;
     } else this.mem.mmioWrite(pa >>> 0, 1, v & 0xff);
   }
 
   physWrite(pa: number, size: number, v: number): void {
-    if (pa >= 0 && pa + size <= this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
+    pa >>>= 0;
+    if (pa + size <= this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
       this.noteCodeWrite(pa);
       if (size === 1) this.u8[pa] = v;
       else if (size === 2) this.dv.setUint16(pa, v, true);
@@ -760,11 +767,13 @@ export class Cpu {
 
   /** Physical read of 32 bits for the page walker and descriptor tables (RAM only; else all ones). */
   phys32(pa: number): number {
-    if (pa >= 0 && pa + 4 <= this.ramBytes) return this.dv.getInt32(pa, true);
+    pa >>>= 0;
+    if (pa + 4 <= this.ramBytes) return this.dv.getInt32(pa, true);
     return this.mem.mmioRead(pa >>> 0, 4) | 0;
   }
   setPhys32(pa: number, v: number): void {
-    if (pa >= 0 && pa + 4 <= this.ramBytes) {
+    pa >>>= 0;
+    if (pa + 4 <= this.ramBytes) {
       this.noteCodeWrite(pa);
       this.dv.setInt32(pa, v, true);
     } else this.mem.mmioWrite(pa >>> 0, 4, v >>> 0);
@@ -819,7 +828,9 @@ export class Cpu {
     }
     const r = this.sys.walk(lin, lh, access, user);
     // walk() faults on violation; r encodes the physical page and permissions.
-    const pa = this.walkPhys;
+    // Machine memory ends below 4 GiB: a page above it is unbacked, and is sent to the top
+    // page of the 32-bit space (never RAM) rather than truncated onto low memory.
+    const pa = this.walkPhys > 0xfffff000 ? 0xfffff000 | 0 : this.walkPhys | 0;
     if (fill) this.fillTlb(lin, lh, pa, (r & 1) !== 0, (r & 2) !== 0, (r & 4) !== 0, user);
     return pa | (lin & 0xfff);
   }
@@ -829,7 +840,7 @@ export class Cpu {
   private fillTlb(lin: number, lh: number, pa: number, writable: boolean, executable: boolean, global: boolean, user: boolean): void {
     const t = user ? this.tlbUser : this.tlbSup;
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
-    const ram = pa >= 0 && pa + 4096 <= this.ramBytes && !(this.mem.isMmio?.(pa) ?? false);
+    const ram = pa >= 0 && pa + 4096 <= this.ramBytes && !(this.mem.isMmio?.(pa) ?? false); // pa < 2^31 here (RAM < 2 GiB for the TLB)
     const tag = lin & ~0xfff;
     if (!ram) {
       t.clear(i);
@@ -938,7 +949,10 @@ export class Cpu {
       const l = (lin + o) | 0;
       if (!code64 && ((ripLo + o) >>> 0) > csLimit) return -1;
       if ((l & ~0xfff) === curPage) return this.physRead8(curPa + (l & 0xfff));
-      // Crossing into the next page: translate it (may fault, which the caller turns into -1).
+      // Crossing into the next page: translate it (may fault, which the caller turns into -1;
+      // the fault is not delivered, so CR2 must not change).
+      const cr2Lo = s[S.CR2_LO];
+      const cr2Hi = s[S.CR2_HI];
       try {
         const lh2 = code64 && l >>> 0 < lin >>> 0 ? (lh + 1) | 0 : lh;
         const pa = this.fetchTranslate(l, lh2);
@@ -946,6 +960,8 @@ export class Cpu {
         return this.physRead8(pa);
       } catch (e) {
         if (e !== GUEST_FAULT) throw e;
+        s[S.CR2_LO] = cr2Lo;
+        s[S.CR2_HI] = cr2Hi;
         return -1;
       }
     };
@@ -1017,8 +1033,8 @@ export class Cpu {
     this.runEnd = end;
     for (;;) {
       try {
-        if (this.eventCheck && this.checkEvents()) break;
         if (this.exitReason !== EXIT_NONE) break;
+        if (this.eventCheck && this.checkEvents()) break;
         if (this.retired >= end) {
           this.exitReason = EXIT_BUDGET;
           break;
@@ -1044,33 +1060,55 @@ export class Cpu {
     const s = this.s;
     let b = this.findBlock();
     let i = 0;
+    let compiled: Compiled | null = null;
     // -1 while looking up a block: a fault then belongs to RIP as it stands.
     try {
       for (;;) {
         let r = 0;
-        if (b.jit === null && b.heat >= 0 && ++b.heat >= this.jitThreshold && this.jitThreshold > 0) this.tierUp(b);
-        if (b.jit !== null) {
+        let jb = b.jit;
+        if (jb !== null && jb.tlbGen !== -1 && jb.tlbGen !== this.tlbGen) {
+          // A trace through other pages, compiled under other translations: recompile later.
+          b.jit = jb = null;
+          b.heat = 0;
+        }
+        if (jb === null && b.heat >= 0 && ++b.heat >= this.jitThreshold && this.jitThreshold > 0) {
+          this.tierUp(b);
+          jb = b.jit;
+        }
+        if (jb !== null) {
+          compiled = jb;
           i = -2; // a fault inside compiled code: the index is in jitIndex
-          const v = b.jit();
+          const v = jb.fn();
           r = v & 3;
           i = v >> 2;
+          if (r === 1) this.retired += i + 1;
+          else if (r === 0) {
+            this.retired += i;
+            this.setRipCompiled(jb, i);
+          } else {
+            this.retired += i + 1;
+            if (r === 2) this.setRipCompiled(jb, i + 1);
+            this.eventCheck = true;
+            return;
+          }
         } else {
+          compiled = null;
           const fns = b.fns;
           for (i = 0; i < b.n; i++) {
             r = fns[i]();
             if (r !== 0) break;
           }
-        }
-        if (r === 1) this.retired += i + 1;
-        else if (r === 0) {
-          // Fell off the end (or a store at instruction i-1 invalidated the block).
-          this.retired += i;
-          this.setRipAt(b, i);
-        } else {
-          this.retired += i + 1;
-          if (r === 2) this.setRipAt(b, i + 1);
-          this.eventCheck = true;
-          return;
+          if (r === 1) this.retired += i + 1;
+          else if (r === 0) {
+            // Fell off the end (or a store at instruction i-1 invalidated the block).
+            this.retired += i;
+            this.setRipAt(b, i);
+          } else {
+            this.retired += i + 1;
+            if (r === 2) this.setRipAt(b, i + 1);
+            this.eventCheck = true;
+            return;
+          }
         }
         if (this.retired >= end || this.eventCheck) return;
         // Chain to the successor seen last time if nothing that affects translation changed.
@@ -1092,7 +1130,14 @@ export class Cpu {
         b = found;
       }
     } catch (e) {
-      if (i === -2) i = this.jitIndex;
+      if (i === -2 && compiled !== null) {
+        i = this.jitIndex;
+        if (e === GUEST_FAULT) {
+          this.retired += i;
+          this.setRipCompiled(compiled, i);
+        }
+        throw e;
+      }
       if (e === GUEST_FAULT && i >= 0) {
         this.retired += i;
         this.setRipAt(b, i);
@@ -1101,13 +1146,29 @@ export class Cpu {
     }
   }
 
+  private setRipCompiled(c: Compiled, i: number): void {
+    const s = this.s;
+    s[S.RIP_LO] = this.code64 || this.csD ? c.ripLo[i] : c.ripLo[i] & 0xffff;
+    s[S.RIP_HI] = c.ripHi[i];
+  }
+
   /** Hands a hot block to the block compiler (once; a block it can't take stays interpreted). */
   private tierUp(b: Block): void {
-    const insns = b.insns;
     b.heat = -1;
-    b.insns = null;
-    if (insns === null || !b.valid) return;
-    b.jit = compileBlock(this, b, insns);
+    if (!b.valid) return;
+    const c = compileBlock(this, b);
+    this.jitAttempts++;
+    if (c !== null) this.jitCompiled++;
+    b.jit = c;
+    // The head block must die with any block whose code it copied.
+    if (c !== null) {
+      for (const other of c.spans) {
+        for (const p of [other.phys, other.phys2]) {
+          if (p < 0 || p >= this.ramBytes) continue;
+          this.pageBlocks.get(p >>> 12)?.push(b);
+        }
+      }
+    }
   }
 
   /** Executes exactly one instruction (single-step and interrupt-shadow paths). */
@@ -1123,7 +1184,7 @@ export class Cpu {
       if (e === GUEST_FAULT) this.setRipAt(b, 0);
       throw e;
     }
-    if (r !== 1) this.setRipAt(b, 1);
+    if (r === 0 || r === 2) this.setRipAt(b, 1); // 1 and 3 set RIP themselves
     this.retired++;
     if (shadowWas !== 0 && s[S.INTR_SHADOW] === shadowWas) s[S.INTR_SHADOW] = 0;
     this.eventCheck = true;

@@ -87,6 +87,22 @@ function alu32Source(op: number, a: string, b: string): string {
   }
 }
 
+/** Source of a 64-bit ALU op on (al, ah) and (bl, bh) producing (r, h) and the lazy flags. */
+function alu64Source(op: number, al: string, ah: string, bl: string, bh: string): string | null {
+  const flags = (kind: number, src: boolean) =>
+    `s[${S.CC_OP}] = ${(kind << 2) | 3}; ${src ? `s[${S.CC_SRC}] = b; s[${S.CC_SRC + 1}] = c; ` : ""}s[${S.CC_DST}] = r; s[${S.CC_DST + 1}] = h;`;
+  switch (op) {
+    case 0:
+      return `b = ${bl}; c = ${bh}; t = (${al} >>> 0) + (b >>> 0); r = t | 0; h = (${ah} + c + (t > 4294967295 ? 1 : 0)) | 0; ${flags(CC_ADD, true)}`;
+    case 5: case 7:
+      return `b = ${bl}; c = ${bh}; t = (${al} >>> 0) - (b >>> 0); r = t | 0; h = (${ah} - c - (t < 0 ? 1 : 0)) | 0; ${flags(CC_SUB, true)}`;
+    case 1: return `r = ${al} | ${bl}; h = ${ah} | ${bh}; ${flags(CC_LOGIC, false)}`;
+    case 4: return `r = ${al} & ${bl}; h = ${ah} & ${bh}; ${flags(CC_LOGIC, false)}`;
+    case 6: return `r = ${al} ^ ${bl}; h = ${ah} ^ ${bh}; ${flags(CC_LOGIC, false)}`;
+  }
+  return null;
+}
+
 /** Inline source for one instruction, or null to call its closure. `stores`: it may write memory. */
 function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean } | null {
   const e = d.entry!;
@@ -118,6 +134,11 @@ function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean 
         let bh: string;
         if (o1[0] === "I") { bl = String(d.imm); bh = String(d.imm >> 31); }
         else { const br = o1[0] === "G" ? d.reg : d.rm; bl = `s[${br * 2}]`; bh = `s[${br * 2 + 1}]`; }
+        const inline64 = alu64Source(op, `s[${dr * 2}]`, `s[${dr * 2 + 1}]`, bl, bh);
+        if (inline64 !== null) {
+          const w = write ? ` s[${dr * 2}] = r; s[${dr * 2 + 1}] = h;` : "";
+          return { src: `${inline64}${w}`, faults: false, stores: false };
+        }
         const w = write ? ` s[${dr * 2}] = r; s[${dr * 2 + 1}] = RHF();` : "";
         return { src: `r = ALU64(s, ${op}, s[${dr * 2}], s[${dr * 2 + 1}], ${bl}, ${bh});${w}`, faults: false, stores: false };
       }
@@ -249,35 +270,100 @@ function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean 
   return null;
 }
 
-/** Compiles a block; returns null if it can't (the block then stays interpreted). */
-export function compileBlock(cpu: Cpu, b: Block, insns: readonly Insn[]): (() => number) | null {
-  const n = insns.length;
-  if (n === 0 || n !== b.n) return null;
+/** What the block compiler hands back: the function, and the RIP of each instruction it covers. */
+export interface Compiled {
+  fn: () => number;
+  /** ripLo/ripHi[k]: RIP of instruction k of the compiled unit; entry n: RIP after the last. */
+  ripLo: Int32Array;
+  ripHi: Int32Array;
+  /** Blocks (besides the first) whose code the unit contains, to be invalidated with them. */
+  spans: Block[];
+  /** TLB generation it was compiled under when it spans other blocks (-1: it does not). */
+  tlbGen: number;
+}
+
+const MAX_TRACE_BLOCKS = 4;
+const MAX_TRACE_INSNS = 96;
+
+/**
+ * Picks the blocks of a trace: the block itself, then, while its last instruction is a direct
+ * CALL, or a RET whose return address the trace knows, the block that ran after it last time
+ * (block linking remembers it). The trace ends at any other exit.
+ */
+function traceOf(b: Block): Block[] {
+  const blocks = [b];
+  const returns: number[] = [];
+  let cur = b;
+  let total = b.n;
+  while (blocks.length < MAX_TRACE_BLOCKS) {
+    const insns = cur.insns;
+    if (insns === null || insns.length === 0) break;
+    const last = insns[insns.length - 1];
+    const mn = last.entry!.mnemonic;
+    let nextEip: number;
+    const endLo = (cur.eipLo + cur.offs[cur.n]) | 0;
+    if (mn === "call" && last.entry!.operands[0] === "Jz") {
+      returns.push(endLo);
+      nextEip = (endLo + last.imm) | 0;
+    } else if (mn === "ret" && last.entry!.operands.length === 0 && returns.length > 0) {
+      nextEip = returns.pop()!;
+    } else break;
+    const succ = cur.succA !== null && cur.succA.eipLo === nextEip ? cur.succA : cur.succB !== null && cur.succB.eipLo === nextEip ? cur.succB : null;
+    if (succ === null || !succ.valid || succ.mode !== b.mode || succ.insns === null || succ.eipHi !== cur.eipHi) break;
+    if (blocks.includes(succ) || total + succ.n > MAX_TRACE_INSNS) break;
+    blocks.push(succ);
+    total += succ.n;
+    cur = succ;
+  }
+  return blocks;
+}
+
+/** Compiles a block (and the trace that follows it through calls and returns); null if it can't. */
+export function compileBlock(cpu: Cpu, b: Block): Compiled | null {
+  if (b.insns === null || b.insns.length !== b.n || b.n === 0) return null;
+  const blocks = traceOf(b);
   const code64 = cpu.code64;
   const sw = code64 ? 8 : cpu.ssB ? 4 : 2;
+  const insns: Insn[] = [];
+  const fns: (() => number)[] = [];
+  const ripLo: number[] = [];
+  const ripHi: number[] = [];
+  for (const blk of blocks) {
+    for (let k = 0; k < blk.n; k++) {
+      insns.push(blk.insns![k]);
+      fns.push(blk.fns[k]);
+      const lo = (blk.eipLo + blk.offs[k]) | 0;
+      ripLo.push(lo);
+      ripHi.push(code64 && lo >>> 0 < blk.eipLo >>> 0 ? (blk.eipHi + 1) | 0 : blk.eipHi);
+    }
+  }
+  const lastBlk = blocks[blocks.length - 1];
+  const endLo = (lastBlk.eipLo + lastBlk.offs[lastBlk.n]) | 0;
+  ripLo.push(endLo);
+  ripHi.push(code64 && endLo >>> 0 < lastBlk.eipLo >>> 0 ? (lastBlk.eipHi + 1) | 0 : lastBlk.eipHi);
+  const n = insns.length;
   const lines: string[] = [];
   let selfLoop = false;
-  let offset = 0;
+  const nBlocks = blocks.length;
   for (let k = 0; k < n; k++) {
     const d = insns[k];
-    const startLo = (b.eipLo + offset) | 0;
-    const startHi = code64 && startLo >>> 0 < b.eipLo >>> 0 ? (b.eipHi + 1) | 0 : b.eipHi;
-    offset += d.len;
-    const nextLo = (b.eipLo + offset) | 0;
-    const nextHi = code64 && nextLo >>> 0 < b.eipLo >>> 0 ? (b.eipHi + 1) | 0 : b.eipHi;
-    void startHi;
-    const c: Ctx = { code64, sw, k, nextLo, nextHi, blockEipLo: b.eipLo, blockEipHi: b.eipHi, n };
-    const inline = emit(d, c);
+    // The instruction's own next RIP (a CALL's return address), which inside a trace differs
+    // from the RIP of the next instruction of the unit after a CALL or RET.
+    const ownNextLo = (ripLo[k] + d.len) | 0;
+    const ownNextHi = code64 && ownNextLo >>> 0 < ripLo[k] >>> 0 ? (ripHi[k] + 1) | 0 : ripHi[k];
+    const c: Ctx = { code64, sw, k, nextLo: ownNextLo, nextHi: ownNextHi, blockEipLo: b.eipLo, blockEipHi: b.eipHi, n };
+    const inTrace = nBlocks > 1 && k < n - 1;
+    const inline = emitTraced(d, c, inTrace ? ripLo[k + 1] : null, inTrace ? ripHi[k + 1] : null);
     if (inline !== null) {
       if (inline.src.includes("continue;")) selfLoop = true;
       lines.push(inline.src);
-      if (inline.stores) lines.push(`if (B.n !== ${n}) return ${(k + 1) << 2};`);
+      if (inline.stores) lines.push(`if (B.n !== ${b.n}) return ${(k + 1) << 2};`);
     } else {
-      lines.push(`cpu.jitIndex = ${k}; r = F[${k}](); if (r !== 0) return ${k << 2} | r; if (B.n !== ${n}) return ${(k + 1) << 2};`);
+      lines.push(`cpu.jitIndex = ${k}; r = F[${k}](); if (r !== 0) return ${k << 2} | r; if (B.n !== ${b.n}) return ${(k + 1) << 2};`);
     }
   }
   lines.push(`return ${n << 2};`);
-  // A self-loop counts its completed iterations in `it` and adds them to cpu.retired on the
+  // A self-loop counts its completed iterations in \`it\` and adds them to cpu.retired on the
   // way out, whichever way that is (return or a fault unwinding).
   const body = selfLoop
     ? `let it = 0;\nconst lim = Math.min(Math.floor((cpu.runEnd - cpu.retired) / ${n}), 1048576);\ntry {\nfor (;;) {\n${lines.join("\n")}\n}\n} finally {\ncpu.retired += it * ${n};\n}`
@@ -287,8 +373,41 @@ export function compileBlock(cpu: Cpu, b: Block, insns: readonly Insn[]): (() =>
     `let r = 0, b = 0, c = 0, h = 0, m = 0, t = 0, t2 = 0, ea = 0, eh = 0;\n${body}\n};`;
   try {
     const factory = new Function("cpu", "s", "F", "B", "ALU", "ALU64", "CF", "ZF", "COND", "RHF", src);
-    return factory(cpu, cpu.s, b.fns, b, alu, alu64, getCF, getZF, testCond, lastHigh) as () => number;
+    const fn = factory(cpu, cpu.s, fns, b, alu, alu64, getCF, getZF, testCond, lastHigh) as () => number;
+    return {
+      fn,
+      ripLo: Int32Array.from(ripLo),
+      ripHi: Int32Array.from(ripHi),
+      spans: blocks.slice(1),
+      tlbGen: blocks.length > 1 ? cpu.tlbGen : -1,
+    };
   } catch {
     return null;
   }
+}
+
+/**
+ * Like emit(), but a CALL or RET whose successor in the trace is the next instruction of the
+ * unit continues inline instead of returning (RET checks the popped address first).
+ */
+function emitTraced(
+  d: Insn,
+  c: Ctx,
+  nextInTraceLo: number | null,
+  nextInTraceHi: number | null,
+): { src: string; faults: boolean; stores: boolean } | null {
+  const out = emit(d, c);
+  if (out === null || nextInTraceLo === null) return out;
+  const mn = d.entry!.mnemonic;
+  const fallsThrough = c.nextLo === nextInTraceLo;
+  if (mn === "call" && !fallsThrough) {
+    // The trace continues at the callee: drop the "return" after setting RIP.
+    return { src: out.src.replace(/ return \d+;$/, ""), faults: out.faults, stores: out.stores };
+  }
+  if (mn === "ret" && !fallsThrough) {
+    // Continue inline only if the popped address is the one the trace expects.
+    const expect = c.code64 ? `m === ${nextInTraceLo} && h === ${nextInTraceHi}` : `m === ${nextInTraceLo}`;
+    return { src: out.src.replace(/ return (\d+);$/, ` if (!(${expect})) return $1;`), faults: out.faults, stores: out.stores };
+  }
+  return out;
 }

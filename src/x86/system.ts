@@ -262,7 +262,10 @@ export class SystemUnit {
     this.vectoring.valid = false;
     for (let attempt = 0; attempt < 4; attempt++) {
       if (this.exitsOnException(v, k)) {
-        this.exceptionExit(v, err, hasErr, k === EV_HW_EXCEPTION ? 0 : instructionLength);
+        // As VT-x: a software exception exits with RIP at the instruction and its length given.
+        const length = k === EV_HW_EXCEPTION ? 0 : rewind;
+        if (length !== 0) this.rewindRip(length);
+        this.exceptionExit(v, err, hasErr, length);
         return;
       }
       try {
