@@ -692,6 +692,7 @@ export class Cpu {
 
   /** Reads `size` bytes at a linear address, byte by byte across pages, MMIO included. */
   readSlow(lin: number, lh: number, size: number): number {
+    if (this.watchingData) this.noteDataAccess(lin, lh, size, false);
     const end = (lin & 0xfff) + size;
     if (end > 0x1000) {
       if (!this.code64 && lin >>> 0 > 0x100000000 - size) this.gp(0); // past the 4 GiB limit
@@ -713,6 +714,7 @@ export class Cpu {
   }
 
   writeSlow(lin: number, lh: number, size: number, v: number): void {
+    if (this.watchingData) this.noteDataAccess(lin, lh, size, true);
     const end = (lin & 0xfff) + size;
     if (end > 0x1000) {
       if (!this.code64 && lin >>> 0 > 0x100000000 - size) this.gp(0); // past the 4 GiB limit
@@ -749,6 +751,7 @@ export class Cpu {
 
   physWrite8(pa: number, v: number): void {
     pa >>>= 0;
+    if (this.writeHook !== null && this.writeHook(pa, 1, v & 0xff)) return;
     if (pa < this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
       this.noteCodeWrite(pa);
       this.u8[pa] = v;
@@ -757,6 +760,7 @@ export class Cpu {
 
   physWrite(pa: number, size: number, v: number): void {
     pa >>>= 0;
+    if (this.writeHook !== null && this.writeHook(pa, size, size === 4 ? v >>> 0 : v & (size === 1 ? 0xff : 0xffff))) return;
     if (pa + size <= this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
       this.noteCodeWrite(pa);
       if (size === 1) this.u8[pa] = v;
@@ -842,12 +846,12 @@ export class Cpu {
     const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
     const ram = pa >= 0 && pa + 4096 <= this.ramBytes && !(this.mem.isMmio?.(pa) ?? false); // pa < 2^31 here (RAM < 2 GiB for the TLB)
     const tag = lin & ~0xfff;
-    if (!ram) {
+    if (!ram || this.watchingData) {
       t.clear(i);
       return;
     }
     t.tagR[i] = tag;
-    t.tagW[i] = writable && this.codePages[pa >>> 12] === 0 ? tag : TLB_INVALID;
+    t.tagW[i] = writable && this.codePages[pa >>> 12] === 0 && this.writeHook === null ? tag : TLB_INVALID;
     t.tagX[i] = executable ? tag : TLB_INVALID;
     t.tagHi[i] = lh;
     t.phys[i] = pa;
@@ -1039,8 +1043,13 @@ export class Cpu {
           this.exitReason = EXIT_BUDGET;
           break;
         }
-        if (this.s[S.INTR_SHADOW] !== 0 || (this.s[S.FLAGS] & S.F_TF) !== 0) this.stepOne();
-        else this.runBlocks(end);
+        if (this.forceStep || this.s[S.INTR_SHADOW] !== 0 || (this.s[S.FLAGS] & (S.F_TF | S.F_RF)) !== 0 || (this.s[S.DR7] & 0xff) !== 0) {
+          this.stepOne();
+          if (this.forceStep) {
+            this.exitReason = this.exitReason === EXIT_NONE ? EXIT_BUDGET : this.exitReason;
+            break;
+          }
+        } else this.runBlocks(end);
       } catch (e) {
         if (e === GUEST_FAULT) {
           this.deliverPendingFault();
@@ -1171,12 +1180,27 @@ export class Cpu {
     }
   }
 
-  /** Executes exactly one instruction (single-step and interrupt-shadow paths). */
+  /**
+   * Executes exactly one instruction: the path for single-step (TF), the interrupt shadow,
+   * RF, debug breakpoints (DR7) and emulateOne(). Breakpoint checks live only here.
+   */
   private stepOne(): void {
     const s = this.s;
     const tfBefore = (s[S.FLAGS] & S.F_TF) !== 0;
+    const dr7 = s[S.DR7];
+    const watchData = this.updateDataWatch(dr7);
+    // Instruction breakpoints are faults, checked before the instruction unless RF is set.
+    if ((dr7 & 0xff) !== 0 && (s[S.FLAGS] & S.F_RF) === 0) {
+      const hits = this.matchBreakpoints(dr7, this.ripLinear(), this.code64 ? this.linHi : 0, 1, 0);
+      if (hits !== 0) {
+        s[S.DR6] = (s[S.DR6] & ~0xf) | hits;
+        this.sys.deliverEvent(S.VEC_DB, 3, 0, false);
+        return;
+      }
+    }
     const b = this.findBlock();
     const shadowWas = s[S.INTR_SHADOW];
+    this.dataHits = 0;
     let r = 0;
     try {
       r = b.fns[0]();
@@ -1186,12 +1210,73 @@ export class Cpu {
     }
     if (r === 0 || r === 2) this.setRipAt(b, 1); // 1 and 3 set RIP themselves
     this.retired++;
+    s[S.FLAGS] &= ~S.F_RF; // RF lasts one instruction
     if (shadowWas !== 0 && s[S.INTR_SHADOW] === shadowWas) s[S.INTR_SHADOW] = 0;
     this.eventCheck = true;
-    if (tfBefore && r !== 3 && this.exitReason === EXIT_NONE && this.sys.pendingSingleStep()) {
-      s[S.DR6] |= 1 << 14; // BS
+    if (r === 3 || this.exitReason !== EXIT_NONE) return;
+    let dr6 = 0;
+    if (watchData && this.dataHits !== 0) dr6 |= this.dataHits;
+    if (tfBefore && this.sys.pendingSingleStep()) dr6 |= 1 << 14; // BS
+    if (dr6 !== 0) {
+      s[S.DR6] = (s[S.DR6] & ~0x400f) | dr6;
       this.sys.deliverEvent(S.VEC_DB, 3, 0, false);
     }
+  }
+
+  /** Linear address of RIP (high word in linHi). */
+  private ripLinear(): number {
+    const s = this.s;
+    if (this.code64) {
+      this.linHi = s[S.RIP_HI];
+      return s[S.RIP_LO];
+    }
+    this.linHi = 0;
+    return (s[S.RIP_LO] + this.segBase[S.SEG_CS]) | 0;
+  }
+
+  /**
+   * Breakpoints of DR0..DR3 enabled in dr7 whose type is `type` (0 execute, 1 write, 3 read or
+   * write; a read matches type 3 only) and whose range overlaps lin..lin+size-1. Returns DR6 bits.
+   */
+  private matchBreakpoints(dr7: number, lin: number, lh: number, size: number, type: number): number {
+    const s = this.s;
+    let hits = 0;
+    for (let i = 0; i < 4; i++) {
+      if (((dr7 >> (i * 2)) & 3) === 0) continue;
+      const rw = (dr7 >>> (16 + i * 4)) & 3;
+      if (type === 0 ? rw !== 0 : type === 1 ? rw !== 1 && rw !== 3 : rw !== 3) continue;
+      const lenCode = (dr7 >>> (18 + i * 4)) & 3;
+      const len = rw === 0 ? 1 : lenCode === 0 ? 1 : lenCode === 1 ? 2 : lenCode === 3 ? 4 : 8;
+      const aLo = s[S.DR0 + i * 2] & ~(len - 1);
+      const aHi = this.code64 ? s[S.DR0 + i * 2 + 1] : 0;
+      if (aHi !== lh) continue;
+      const start = lin >>> 0;
+      const bp = aLo >>> 0;
+      if (start <= bp + len - 1 && bp <= start + size - 1) hits |= 1 << i;
+    }
+    return hits;
+  }
+
+  /** Data breakpoints hit by the instruction being single-stepped (DR6 bits). */
+  private dataHits = 0;
+  /** True while data breakpoints are armed: the TLB then caches no page, so every access is checked. */
+  private watchingData = false;
+
+  private updateDataWatch(dr7: number): boolean {
+    let armed = false;
+    for (let i = 0; i < 4; i++) {
+      if (((dr7 >> (i * 2)) & 3) !== 0 && ((dr7 >>> (16 + i * 4)) & 3) % 2 === 1) armed = true;
+    }
+    if (armed !== this.watchingData) {
+      this.watchingData = armed;
+      this.flushTlb(false);
+    }
+    return armed;
+  }
+
+  /** Called by the slow paths for every access while data breakpoints are armed. */
+  private noteDataAccess(lin: number, lh: number, size: number, write: boolean): void {
+    if (this.watchingData) this.dataHits |= this.matchBreakpoints(this.s[S.DR7], lin, lh, size, write ? 1 : 3);
   }
 
   /** Looks at everything pending between blocks. Returns true when run() must return. */
@@ -1236,6 +1321,112 @@ export class Cpu {
     this.eventCheck = true;
     if (v === -2) return; // an instruction exit (exitBefore), not a fault
     this.sys.deliverEvent(v, 3, this.pendingError, this.pendingHasError);
+  }
+
+  // ---------------------------------------------------------------- services for the hypervisor
+
+  /** When set (only during emulateOne), stores to physical memory are offered to it first. */
+  private writeHook: ((pa: number, size: number, value: number) => boolean) | null = null;
+  /** Makes run() execute exactly one instruction (emulateOne). */
+  private forceStep = false;
+
+  /**
+   * Executes exactly one instruction at RIP. Every store it makes goes first to `hook(pa, size,
+   * value)`, which returns true when it has handled the store itself (the store then does not
+   * reach memory): how the hypervisor emulates a guest write to a page-table page. Returns the
+   * exit code (EXIT_BUDGET when the instruction simply completed).
+   */
+  emulateOne(hook: (pa: number, size: number, value: number) => boolean): number {
+    this.writeHook = hook;
+    this.forceStep = true;
+    this.flushTlb(false); // no write tag may bypass the hook
+    try {
+      return this.run(1);
+    } finally {
+      this.writeHook = null;
+      this.forceStep = false;
+      this.flushTlb(false);
+    }
+  }
+
+  /** The fault found by the last readGuest/writeGuest that failed. */
+  readonly guestFault = { vector: 0, errorCode: 0, addressLo: 0, addressHi: 0 };
+
+  /**
+   * Copies guest-virtual memory at (lin, lh) into `out`, with the access rights of `user` (or
+   * of an implicit supervisor access). Returns 0, or the vector of the fault that stopped it
+   * (details in guestFault); CR2 and the TLB are left as they were. Never throws for a guest cause.
+   */
+  readGuest(lin: number, lh: number, out: Uint8Array, user = false): number {
+    return this.copyGuest(lin, lh, out, user, false);
+  }
+
+  /** Copies `data` into guest-virtual memory; all pages are checked before any byte is written. */
+  writeGuest(lin: number, lh: number, data: Uint8Array, user = false): number {
+    return this.copyGuest(lin, lh, data, user, true);
+  }
+
+  private copyGuest(lin: number, lh: number, buf: Uint8Array, user: boolean, write: boolean): number {
+    const s = this.s;
+    const cr2Lo = s[S.CR2_LO];
+    const cr2Hi = s[S.CR2_HI];
+    const pages: number[] = [];
+    try {
+      let l = lin;
+      let h = lh;
+      for (let done = 0; done < buf.length; ) {
+        if (this.lma && ((h + 0x8000) & 0xffff0000) !== 0) this.gp(0);
+        pages.push(this.translateAs(l & ~0xfff, h, write ? 1 : 0, user, false) >>> 0);
+        const chunk = Math.min(0x1000 - (l & 0xfff), buf.length - done);
+        done += chunk;
+        const nl = (l + chunk) | 0;
+        if (nl >>> 0 < l >>> 0) h = (h + 1) | 0;
+        l = nl;
+      }
+    } catch (e) {
+      if (e !== GUEST_FAULT) throw e;
+      this.guestFault.vector = this.pendingVector;
+      this.guestFault.errorCode = this.pendingError;
+      this.guestFault.addressLo = s[S.CR2_LO];
+      this.guestFault.addressHi = s[S.CR2_HI];
+      this.pendingVector = -1;
+      s[S.CR2_LO] = cr2Lo;
+      s[S.CR2_HI] = cr2Hi;
+      return this.guestFault.vector;
+    }
+    let off = lin & 0xfff;
+    let k = 0;
+    for (let p = 0; p < pages.length; p++) {
+      for (; off < 0x1000 && k < buf.length; off++, k++) {
+        if (write) this.physWrite8(pages[p] + off, buf[k]);
+        else buf[k] = this.physRead8(pages[p] + off);
+      }
+      off = 0;
+    }
+    return 0;
+  }
+
+  /** The whole architectural state as bytes (one frame), with the retired-instruction count. */
+  saveState(): Uint8Array {
+    const s = this.s;
+    s[S.RETIRED_LO] = this.retired % 4294967296;
+    s[S.RETIRED_HI] = Math.floor(this.retired / 4294967296);
+    return new Uint8Array(s.buffer.slice(s.byteOffset, s.byteOffset + S.STATE_BYTES));
+  }
+
+  /** Loads state saved by saveState(); throws on a wrong size (the owner's input, not the guest's). */
+  restoreState(bytes: Uint8Array): void {
+    if (bytes.length !== S.STATE_BYTES) {
+      throw new Error(`vCPU state: expected ${S.STATE_BYTES} bytes, got ${bytes.length}`);
+    }
+    const s = this.s;
+    new Uint8Array(s.buffer, s.byteOffset, S.STATE_BYTES).set(bytes);
+    this.retired = (s[S.RETIRED_HI] >>> 0) * 4294967296 + (s[S.RETIRED_LO] >>> 0);
+    for (let seg = 0; seg < 8; seg++) this.segmentChanged(seg);
+    this.updateMode();
+    this.flushTlb(false);
+    this.injected = null;
+    this.eventCheck = true;
   }
 
   // ---------------------------------------------------------------- exits from instructions

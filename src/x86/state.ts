@@ -100,6 +100,9 @@ export const CPL = 170;
 export const HALTED = 171;
 export const INTR_SHADOW = 172;
 export const A20_MASK = 173;
+/** Instructions retired, as two words (low, high), written by saveState(). */
+export const RETIRED_LO = 174;
+export const RETIRED_HI = 175;
 /** Words from here on belong to the x87/SSE unit (an FXSAVE image at word 256). */
 export const FXSAVE_AREA = 256;
 

@@ -65,7 +65,7 @@ const FLOATING_POINT_EDX = CPUID_1_EDX_FPU | CPUID_1_EDX_MMX | CPUID_1_EDX_FXSR 
 const FLOATING_POINT_ECX = 0;
 
 /** CMPXCHG16B: reported only if compile.ts implements it (see the report to the lead). */
-const CMPXCHG16B_IMPLEMENTED = false;
+const CMPXCHG16B_IMPLEMENTED = true;
 
 export const VENDOR = "TsxenVirtCPU";
 export const BRAND = "tsxen virtual processor";
