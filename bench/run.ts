@@ -6,6 +6,7 @@
 //   npm run bench -- --json           {"workloads": {"r32": {"instructions", "seconds", "mips"}, ...}}
 //   npm run bench -- --only r32,c64   a subset
 //   npm run bench -- --scale 0.1      iteration counts scaled (for a quick look)
+//   npm run bench -- --interpreter    the interpreter alone (block compiler off)
 //
 // What is measured: the kernel writes the benchmark marker (port 0xE8) right before the loop
 // and right after it. The machine stops the CPU at each marker write and notes the retired-
@@ -90,11 +91,12 @@ export function expectedSCrc(rounds: number): number {
 }
 
 /** Boots one workload and measures it; throws with the guest's transcript if anything is off. */
-export async function runWorkload(w: Workload, scale = 1): Promise<WorkloadResult> {
+export async function runWorkload(w: Workload, scale = 1, interpreterOnly = false): Promise<WorkloadResult> {
   const count = Math.max(1, Math.round(w.count * scale));
   const cmdline = w.kind === "s" ? `workload=s rounds=${count}` : `workload=${w.kind} iterations=${count}`;
   const chunks: Uint8Array[] = [];
   const machine = new BareMachine({ memoryBytes: 64 * 1024 * 1024, output: (b) => chunks.push(b) });
+  if (interpreterOnly) machine.cpu.jitThreshold = 0; // no block compiler: closures only
   machine.boot(readFileSync(benchKernel(w.arch)), { cmdline });
   const result = await machine.run({ timeoutMs: 15 * 60 * 1000 });
   const transcript = Buffer.concat(chunks).toString("latin1");
@@ -118,10 +120,15 @@ export async function runWorkload(w: Workload, scale = 1): Promise<WorkloadResul
 }
 
 async function main(): Promise<number> {
-  let values: { json?: boolean; only?: string; scale?: string };
+  let values: { json?: boolean; only?: string; scale?: string; interpreter?: boolean };
   try {
     values = parseArgs({
-      options: { json: { type: "boolean" }, only: { type: "string" }, scale: { type: "string" } },
+      options: {
+        json: { type: "boolean" },
+        only: { type: "string" },
+        scale: { type: "string" },
+        interpreter: { type: "boolean" },
+      },
       strict: true,
     }).values;
   } catch (e) {
@@ -142,13 +149,15 @@ async function main(): Promise<number> {
 
   const results: Record<string, WorkloadResult> = {};
   if (!values.json) {
-    console.log("tsxen bare-machine benchmarks (measured loop only)\n");
+    console.log(
+      `tsxen bare-machine benchmarks (measured loop only; ${values.interpreter ? "interpreter only" : "interpreter + block compiler"})\n`,
+    );
     console.log(
       `${"workload".padEnd(10)}${"instructions".padStart(14)}${"seconds".padStart(10)}${"MIPS".padStart(9)}`,
     );
   }
   for (const name of names) {
-    const r = await runWorkload(workload(name), scale);
+    const r = await runWorkload(workload(name), scale, values.interpreter === true);
     results[name] = r;
     if (!values.json) {
       console.log(
