@@ -6,8 +6,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseElf } from "../../src/dom0/builder/elf.ts";
+import { hypercallPageBytes, planLayout, writeInitialDomain } from "../../src/dom0/builder/layout.ts";
 import { unwrapKernel } from "../../src/dom0/builder/unwrap.ts";
 import { checkXenImage, findXenMetadata } from "../../src/dom0/builder/xen-notes.ts";
+import { FrameAllocator, FrameTable } from "../../src/machine/frames.ts";
+import { MachineMemory } from "../../src/machine/memory.ts";
 import { fetchGuest } from "../framework/guests.ts";
 
 async function load(name: "gnumach-i386" | "gnumach-amd64") {
@@ -78,4 +81,39 @@ test("GNU Mach amd64 (64-bit): gzip → ELF64, legacy string without PAE", async
   assert.equal(p.hypercallPage, 0x40002000n);
   assert.equal(p.kernelStart, 0x40000000n);
   assert.equal(p.kernelEnd, 0x400a19f0n);
+});
+
+test("both GNU Mach images lay out and load into a 64 MiB domain", async (t) => {
+  for (const name of ["gnumach-i386", "gnumach-amd64"] as const) {
+    const g = await load(name);
+    if (!g) {
+      t.diagnostic(`${name} not available`);
+      continue;
+    }
+    const memory = new MachineMemory(128 * 1024 * 1024);
+    const allocator = new FrameAllocator(FrameTable.forMemory(memory), { memory, seed: 1, firstFrame: 256 });
+    const plan = planLayout({ params: g.params, nrPages: 16384, source: name });
+    const built = writeInitialDomain({
+      domid: 1,
+      plan,
+      elf: g.elf,
+      params: g.params,
+      sharedInfoMaddr: 0x1000,
+      storeEvtchn: 1,
+      consoleEvtchn: 2,
+      allocator,
+      memory,
+    });
+    const is64 = name === "gnumach-amd64";
+    assert.equal(plan.mappedEnd, is64 ? 0x40400000n : 0xc0400000n);
+    assert.equal(built.entry.rip, is64 ? 0x40000000n : 0xc0000000n);
+    // The hypercall page (page 2) is filled; the first text bytes are the image's.
+    const hp = built.p2m[2] * 4096;
+    assert.deepEqual(memory.read(hp, 4096), hypercallPageBytes(is64));
+    const text = g.elf.programHeaders[0];
+    assert.deepEqual(
+      memory.read(built.p2m[0] * 4096, 64),
+      g.elf.bytes.subarray(text.offset, text.offset + 64),
+    );
+  }
 });

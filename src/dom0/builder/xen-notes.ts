@@ -20,12 +20,12 @@
 // truncated to libelf's fixed buffer sizes; feature names known are all of features.h's.
 
 import {
+  type ElfImage,
   EM_386,
   EM_X86_64,
-  type ElfImage,
   isLoadable,
-  PT_NOTE,
   type ProgramHeader,
+  PT_NOTE,
   rangeInFile,
   readCString,
   SHT_NOTE,
