@@ -22,6 +22,7 @@ import {
   PARITY, getArithFlags, getCF, getZF, setArithFlags, testCond,
 } from "./flags.ts";
 import * as S from "./state.ts";
+import { compileFloatingPoint } from "./fp/compile.ts";
 import { EV_PRIV_SOFT_EXCEPTION, EV_SOFT_EXCEPTION, EV_SOFT_INT } from "./system.ts";
 
 type Fn = () => number;
@@ -30,6 +31,11 @@ const { CC_OP, CC_DST, CC_SRC, CC_SRC2, RIP_LO, RIP_HI, FLAGS } = S;
 
 /** High word produced by the last effective-address computation or 64-bit helper. */
 let EAH = 0;
+
+/** The high word of the address computed by the last makeEA() function call. */
+export function eaHigh(): number {
+  return EAH;
+}
 /** High word of the last 64-bit result of a helper. */
 let RH = 0;
 
@@ -44,7 +50,7 @@ const MASKS = [0xff, 0xffff, -1, -1];
 // ------------------------------------------------------------------ effective addresses
 
 /** Builds the effective-address function of a memory operand; it returns the low word and sets EAH. */
-function makeEA(cpu: Cpu, d: Insn, nextLo: number, nextHi: number): () => number {
+export function makeEA(cpu: Cpu, d: Insn, nextLo: number, nextHi: number): () => number {
   const s = cpu.s;
   const disp = d.disp | 0;
   const b2 = d.base * 2;
@@ -113,7 +119,7 @@ function makeEA(cpu: Cpu, d: Insn, nextLo: number, nextHi: number): () => number
 // ------------------------------------------------------------------ generic operands
 
 /** An operand location resolved at decode time; read/write closures do the work at run time. */
-interface Loc {
+export interface Loc {
   read: () => number; // low word (value masked to size for sizes < 4)
   /** Writes the value; for memory, to the address computed by the last read() or prepare(). */
   write: (v: number, hi: number) => void;
@@ -122,7 +128,7 @@ interface Loc {
   isMem: boolean;
 }
 
-function regLoc(cpu: Cpu, reg: number, size: number, highByte: boolean): Loc {
+export function regLoc(cpu: Cpu, reg: number, size: number, highByte: boolean): Loc {
   const s = cpu.s;
   if (size === 1) {
     const hb = highByte && reg >= 4 && reg < 8;
@@ -163,7 +169,7 @@ function regLoc(cpu: Cpu, reg: number, size: number, highByte: boolean): Loc {
  * A memory operand. `rmw`: the instruction reads and then writes it, so the access is checked
  * for writing before the read (a fault then reports a write, as on hardware).
  */
-function memLoc(cpu: Cpu, d: Insn, size: number, ea: () => number, rmw = false): Loc {
+export function memLoc(cpu: Cpu, d: Insn, size: number, ea: () => number, rmw = false): Loc {
   const seg = d.seg;
   let lo = 0;
   let hi = 0;
@@ -182,7 +188,7 @@ function memLoc(cpu: Cpu, d: Insn, size: number, ea: () => number, rmw = false):
 }
 
 /** The r/m operand (`rmw`: read, then written back). */
-function eLoc(cpu: Cpu, d: Insn, size: number, nextLo: number, nextHi: number, rmw = false): Loc {
+export function eLoc(cpu: Cpu, d: Insn, size: number, nextLo: number, nextHi: number, rmw = false): Loc {
   if (d.mod === 3) return regLoc(cpu, d.rm, size, d.highByteRegs);
   return memLoc(cpu, d, size, makeEA(cpu, d, nextLo, nextHi), rmw);
 }
@@ -1473,14 +1479,9 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         return 0;
       };
     }
-    case "fpu":
-      return () => {
-        // The x87 unit is not implemented yet (CPUID reports no FPU): #NM if CR0.EM/TS says so, else #UD.
-        if ((s[S.CR0] & (S.CR0_EM | S.CR0_TS)) !== 0) cpu.fault(S.VEC_NM);
-        return cpu.ud();
-      };
   }
-  return null;
+  // x87, MMX and SSE live in their own unit.
+  return compileFloatingPoint(cpu, d, eipLo, eipHi, nextLo, nextHi);
 }
 
 // ------------------------------------------------------------------ helpers used by closures

@@ -18,6 +18,8 @@
  *   user-mode differential test: privileged, I/O, or leaves the snippet).
  */
 
+import { FP_OPCODE_LINES } from "./fp/opcodes.ts";
+
 export interface OpcodeEntry {
   /** 0: one-byte map, 1: 0F, 2: 0F 38, 3: 0F 3A. */
   readonly map: number;
@@ -597,7 +599,7 @@ function isFlag(w: string): boolean {
   return /^(lock|end|priv|i64|o64|d64|f64|nouser|uf:[OSZAPC]+)$/.test(w);
 }
 
-export const OPCODES: readonly OpcodeEntry[] = [...ONE_BYTE.split("\n"), ...TWO_BYTE.split("\n")]
+export const OPCODES: readonly OpcodeEntry[] = [...ONE_BYTE.split("\n"), ...TWO_BYTE.split("\n"), ...FP_OPCODE_LINES.split("\n")]
   .filter((l) => l.trim() !== "")
   .map(parseLine);
 
