@@ -52,6 +52,25 @@ function mix32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
+// Width conversions by masking. (Not BigInt.asUintN/asIntN: Node 20's TurboFan lowers
+// asUintN(64, x) to a machine word and can crash on it, "RepresentationChangerError: Phi of
+// kRepTagged (UnsignedBigInt64) cannot be changed to kRepWord64", after a few 100k cases.)
+const MASK_BY_BITS = new Map<number, bigint>();
+for (const b of [8, 16, 32, 64, 128]) MASK_BY_BITS.set(b, (1n << BigInt(b)) - 1n);
+function maskOf(bits: number): bigint {
+  return MASK_BY_BITS.get(bits) ?? (1n << BigInt(bits)) - 1n;
+}
+/** v modulo 2^bits, as an unsigned value. */
+function uN(bits: number, v: bigint): bigint {
+  return v & maskOf(bits);
+}
+/** v modulo 2^bits, as a signed value. */
+function sN(bits: number, v: bigint): bigint {
+  const m = maskOf(bits);
+  const x = v & m;
+  return x > m >> 1n ? x - m - 1n : x;
+}
+
 /** A high word that makes a 64-bit address non-canonical. */
 function nonCanonicalHigh(r: Rng): number {
   const hi = r.u32();
@@ -245,7 +264,7 @@ class Builder {
   }
 
   private setRegBig(i: number, v: bigint): void {
-    const u = BigInt.asUintN(64, v);
+    const u = uN(64, v);
     this.setReg(i, Number(u & 0xffffffffn), Number(u >> 32n));
   }
 
@@ -257,18 +276,18 @@ class Builder {
   private setRegOperand(r: number, size: number, v: bigint): void {
     if (size === 1 && !this.hasRex && r >= 4 && r < 8) {
       const i = r - 4;
-      const lo = (this.regsLo[i]! & ~0xff00) | (Number(BigInt.asUintN(8, v)) << 8);
+      const lo = (this.regsLo[i]! & ~0xff00) | (Number(uN(8, v)) << 8);
       this.regsLo[i] = lo >>> 0;
       return;
     }
     const bits = BigInt(size * 8);
     const mask = (1n << bits) - 1n;
-    this.setRegBig(r, (this.regBig(r) & ~mask) | (BigInt.asUintN(size * 8, v) & mask));
+    this.setRegBig(r, (this.regBig(r) & ~mask) | (uN(size * 8, v) & mask));
   }
 
   private regOperandValue(r: number, size: number): bigint {
     if (size === 1 && !this.hasRex && r >= 4 && r < 8) return BigInt((this.regsLo[r - 4]! >>> 8) & 0xff);
-    return BigInt.asUintN(size * 8, this.regBig(r));
+    return uN(size * 8, this.regBig(r));
   }
 
   private addPatch(addr: bigint, bytes: number[]): boolean {
@@ -284,7 +303,7 @@ class Builder {
 
   private patchValue(addr: bigint, size: number, v: bigint): boolean {
     const bytes: number[] = [];
-    const u = BigInt.asUintN(64, v);
+    const u = uN(64, v);
     for (let k = 0; k < size; k++) bytes.push(Number((u >> BigInt(8 * k)) & 0xffn));
     if (size <= 8) return this.addPatch(addr, bytes);
     return false;
@@ -297,7 +316,7 @@ class Builder {
       const bits = BigInt(size * 8);
       v = this.rng.pick([0n, 1n, (1n << (bits - 1n)) - 1n, 1n << (bits - 1n), (1n << bits) - 1n, (1n << bits) - 2n]);
     }
-    return BigInt.asUintN(size * 8, v);
+    return uN(size * 8, v);
   }
 
   // ---- the build ----
@@ -353,7 +372,10 @@ class Builder {
     else lock = r.chance(0.015);
     if (lock) legacy.push(0xf0);
     if (STRING_OPS.has(m) && r.chance(0.6)) legacy.push(r.chance(0.5) ? 0xf3 : 0xf2);
-    else if (e.map === 0 && e.prefix === 0 && e.opcode !== 0x90 && r.chance(0.02)) legacy.push(r.pick([0xf2, 0xf3]));
+    // F2/F3 on a non-string instruction is reserved; hosts ignore it, except LOOPcc/JrCXZ
+    // (E0-E3), which an AMD host executes with the condition inverted: not tested.
+    else if (e.map === 0 && e.prefix === 0 && e.opcode !== 0x90 && (e.opcode & 0xfc) !== 0xe0 && r.chance(0.02))
+      legacy.push(r.pick([0xf2, 0xf3]));
     for (let i = legacy.length - 1; i > 0; i--) {
       const j = r.below(i + 1);
       [legacy[i], legacy[j]] = [legacy[j]!, legacy[i]!];
@@ -490,8 +512,8 @@ class Builder {
           const s = BigInt(1 << (sib >> 6));
           const iv = BigInt(r.below(64));
           this.setRegBig(idx, iv);
-          disp = BigInt.asIntN(32, (ea - iv * s) & 0xffffffffn);
-        } else disp = BigInt.asIntN(32, ea & 0xffffffffn);
+          disp = sN(32, (ea - iv * s) & 0xffffffffn);
+        } else disp = sN(32, ea & 0xffffffffn);
       }
       if (!ripRel && this.is64 && this.asize === 8 && (disp < 0n) !== (ea >= 0x80000000n && ea <= 0xffffffffn)) {
         // the sign-extended disp32 can't reach it; keep whatever the encoding gives
@@ -526,7 +548,7 @@ class Builder {
         iv = BigInt(r.pick([0, 1, 2, r.below(64), -1, -r.below(64), r.below(0x1000)]));
         if (!hasBase) {
           // EA = index*scale + disp32: solve the index; the scale may leave a remainder.
-          disp = BigInt.asIntN(32, BigInt(r.below(256)) * s);
+          disp = sN(32, BigInt(r.below(256)) * s);
           iv = ((ea - disp) & amask) / s;
           this.setRegBig(index, this.solveHigh(index, iv, amask));
         } else if (index !== base) this.setRegBig(index, iv);
@@ -535,7 +557,7 @@ class Builder {
         if (hasIndex && index === base) {
           // base == index: v * (1 + s) = ea - disp
           const v = ((ea - disp) & amask) / (1n + s);
-          if (dispBytes === 4) disp = BigInt.asIntN(32, (ea - v * (1n + s)) & 0xffffffffn);
+          if (dispBytes === 4) disp = sN(32, (ea - v * (1n + s)) & 0xffffffffn);
           this.setRegBig(base, this.solveHigh(base, v, amask));
         } else {
           this.setRegBig(base, this.solveHigh(base, (ea - disp - (hasIndex ? iv * s : 0n)) & amask, amask));
@@ -549,7 +571,7 @@ class Builder {
       this.relocRip = this.bytes.length;
       for (let k = 0; k < 4; k++) this.bytes.push(0);
     } else {
-      for (let k = 0; k < dispBytes; k++) this.bytes.push(Number((BigInt.asUintN(32, disp) >> BigInt(8 * k)) & 0xffn));
+      for (let k = 0; k < dispBytes; k++) this.bytes.push(Number((uN(32, disp) >> BigInt(8 * k)) & 0xffn));
     }
   }
 
@@ -590,7 +612,7 @@ class Builder {
 
   private pushImm(size: number, v: bigint): void {
     this.immValues.push({ offset: this.bytes.length, size });
-    const u = BigInt.asUintN(64, v);
+    const u = uN(64, v);
     for (let k = 0; k < size; k++) this.bytes.push(Number((u >> BigInt(8 * k)) & 0xffn));
   }
 
@@ -730,12 +752,12 @@ class Builder {
     const signed = this.e.mnemonic === "idiv";
     const bits = BigInt(size * 8);
     // divisor: nonzero, biased to small values and edges
-    let d = BigInt.asUintN(size * 8, BigInt(r.pick([1, 2, 3, 7, 10, -1, -2, r.below(1000) + 1])));
+    let d = uN(size * 8, BigInt(r.pick([1, 2, 3, 7, 10, -1, -2, r.below(1000) + 1])));
     if (r.chance(0.3)) d = this.edgeOfSize(size) || 1n;
     // dividend
     const half = this.edgeOfSize(size);
     let high: bigint;
-    if (signed) high = BigInt.asIntN(size * 8, half) < 0n ? (1n << bits) - 1n : 0n;
+    if (signed) high = sN(size * 8, half) < 0n ? (1n << bits) - 1n : 0n;
     else high = d > 1n ? BigInt(r.u32()) % d : 0n;
     const dividendRegs = size === 1 ? null : [0, 2];
     if (this.eReg >= 0) {
@@ -766,7 +788,7 @@ class Builder {
       for (let k = 0; k < this.relSize; k++) this.bytes[this.relOffset + k] = (rel >> (8 * k)) & 0xff;
     }
     if (this.relocRip >= 0) {
-      const disp = Number(BigInt.asIntN(32, (this.ea - BigInt(end)) & 0xffffffffn));
+      const disp = Number(sN(32, (this.ea - BigInt(end)) & 0xffffffffn));
       for (let k = 0; k < 4; k++) this.bytes[this.relocRip + k] = (disp >> (8 * k)) & 0xff;
     }
     // Indirect near call/jmp: the target goes into the register or memory operand.
