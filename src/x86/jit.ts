@@ -20,7 +20,7 @@
  */
 import type { Block, Cpu } from "./cpu.ts";
 import { BASE_RIP, type Insn } from "./decoder.ts";
-import { CC_ADD, CC_DEC, CC_INC, CC_LOGIC, CC_SUB, getCF, getZF, testCond } from "./flags.ts";
+import { CC_ADD, CC_DEC, CC_INC, CC_LOGIC, CC_MUL, CC_SAR, CC_SHL, CC_SUB, getCF, getZF, testCond } from "./flags.ts";
 import * as S from "./state.ts";
 import { alu, alu64, lastHigh } from "./compile.ts";
 
@@ -111,7 +111,7 @@ function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean 
   const os = d.osize;
   if (d.lock || d.rep) return null;
   const byteOp = ops.some((o) => o.endsWith("b") && o !== "Jb" && o !== "Ib") || ops[0] === "AL";
-  if (byteOp) return null;
+  if (byteOp && mn !== "movzx" && mn !== "movsx" && mn !== "setcc") return null;
   const k = c.k;
   const jumpTo = (lo: number, hi: number): string =>
     c.code64 ? `s[${S.RIP_LO}] = ${lo}; s[${S.RIP_HI}] = ${hi};` : `s[${S.RIP_LO}] = ${os === 2 ? lo & 0xffff : lo};`;
@@ -217,6 +217,85 @@ function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean 
       }
       return null;
     }
+    case "shl": case "shr": case "sar": {
+      if (os !== 4 || d.mod !== 3 || ops[1] === "CL") return null;
+      const count = (ops[1] === "1" ? 1 : d.imm) & 31;
+      const w = d.rm * 2;
+      if (count === 0) return { src: `s[${w + 1}] = 0;`, faults: false, stores: false };
+      const op = mn === "shl" ? "<<" : mn === "shr" ? ">>>" : ">>";
+      const kind = mn === "shl" ? (CC_SHL << 2) | 2 : (CC_SAR << 2) | 2;
+      return {
+        src: `m = s[${w}]; r = (m ${op} ${count}) | 0; s[${S.CC_OP}] = ${kind}; s[${S.CC_SRC}] = m ${op} ${count - 1}; s[${S.CC_DST}] = r; ${set32(d.rm, "r")}`,
+        faults: false,
+        stores: false,
+      };
+    }
+    case "movzx": case "movsx": {
+      if (os !== 4 && os !== 8) return null;
+      const byte = ops[1] === "Eb";
+      const signed = mn === "movsx";
+      let src: string;
+      let pre = "";
+      let faults = false;
+      if (d.mod === 3) {
+        if (byte && d.highByteRegs && d.rm >= 4 && d.rm < 8) src = `((s[${(d.rm - 4) * 2}] >> 8) & 255)`;
+        else src = `(s[${d.rm * 2}] & ${byte ? 255 : 65535})`;
+      } else {
+        const ea = eaSource(d, c);
+        if (ea === null) return null;
+        pre = `cpu.jitIndex = ${k}; ${ea} `;
+        src = byte ? `cpu.rd8(${d.seg}, ea, eh)` : `cpu.rd16(${d.seg}, ea, eh)`;
+        faults = true;
+      }
+      const r = d.reg * 2;
+      const val = signed ? (byte ? `((${src} << 24) >> 24)` : `((${src} << 16) >> 16)`) : src;
+      const hi = os === 8 && signed ? "m >> 31" : "0";
+      return { src: `${pre}m = ${val}; s[${r}] = m; s[${r + 1}] = ${hi};`, faults, stores: false };
+    }
+    case "imul": {
+      if (os !== 4 || ops.length < 2) return null;
+      let a: string;
+      let pre = "";
+      let faults = false;
+      if (d.mod === 3) a = `s[${d.rm * 2}]`;
+      else {
+        const ea = eaSource(d, c);
+        if (ea === null) return null;
+        pre = `cpu.jitIndex = ${k}; ${ea} `;
+        a = `cpu.rd32(${d.seg}, ea, eh)`;
+        faults = true;
+      }
+      const b = ops.length === 3 ? String(d.imm | 0) : `s[${d.reg * 2}]`;
+      // The double product is exact below 2^53 and certainly not an int32 above it.
+      return {
+        src: `${pre}m = ${a}; b = ${b}; r = Math.imul(m, b); s[${S.CC_SRC}] = m * b !== r ? 1 : 0; s[${S.CC_OP}] = ${(CC_MUL << 2) | 2}; s[${S.CC_DST}] = r; ${set32(d.reg, "r")}`,
+        faults,
+        stores: false,
+      };
+    }
+    case "cmovcc": {
+      if (os !== 4) return null;
+      let pre = "";
+      let a: string;
+      let faults = false;
+      if (d.mod === 3) a = `s[${d.rm * 2}]`;
+      else {
+        const ea = eaSource(d, c);
+        if (ea === null) return null;
+        pre = `cpu.jitIndex = ${k}; ${ea} `;
+        a = `cpu.rd32(${d.seg}, ea, eh)`;
+        faults = true;
+      }
+      const r = d.reg * 2;
+      return { src: `${pre}m = ${a}; if (COND(s, ${d.opcode & 15})) s[${r}] = m; s[${r + 1}] = 0;`, faults, stores: false };
+    }
+    case "setcc": {
+      if (d.mod !== 3) return null;
+      const hb = d.highByteRegs && d.rm >= 4 && d.rm < 8;
+      const w = (hb ? d.rm - 4 : d.rm) * 2;
+      const sh = hb ? 8 : 0;
+      return { src: `s[${w}] = (s[${w}] & ${~(0xff << sh)}) | ((COND(s, ${d.opcode & 15}) ? 1 : 0) << ${sh});`, faults: false, stores: false };
+    }
     case "lea": {
       if (os !== 4 && os !== 8) return null;
       const ea = eaSource(d, c);
@@ -225,6 +304,11 @@ function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean 
       return { src: `${ea} s[${r}] = ea; s[${r + 1}] = ${os === 8 && d.asize === 8 ? "eh" : "0"};`, faults: false, stores: false };
     }
     case "push": {
+      if (ops[0] === "Iz" || ops[0] === "Ib") {
+        if (c.sw === 4 && os === 4) return { src: `cpu.jitIndex = ${k}; t = (s[8] - 4) | 0; cpu.wr32(2, t, 0, ${d.imm | 0}); s[8] = t; s[9] = 0;`, faults: true, stores: true };
+        if (c.sw === 8 && os === 8) return { src: `cpu.jitIndex = ${k}; t = (s[8] - 8) | 0; h = (t >>> 0) > (s[8] >>> 0) ? (s[9] - 1) | 0 : s[9]; cpu.wr64(2, t, h, ${d.imm | 0}, ${d.imm >> 31}); s[8] = t; s[9] = h;`, faults: true, stores: true };
+        return null;
+      }
       if (ops[0] !== "Zv") return null;
       const r = ((d.opcode & 7) | ((d.rex & 1) << 3)) * 2;
       if (c.sw === 4 && os === 4) return { src: `cpu.jitIndex = ${k}; t = (s[8] - 4) | 0; cpu.wr32(2, t, 0, s[${r}]); s[8] = t; s[9] = 0;`, faults: true, stores: true };
