@@ -601,7 +601,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         return () => { const x = a.read(); const xh = RH; const y = b.read(); const yh = RH; a.write(y, yh); b.write(x, xh); return 0; };
       }
       return () => 0;
-    case "lfence": case "mfence": case "sfence": case "fwait":
+    case "lfence": case "mfence": case "sfence":
       return () => 0;
     case "clflush": {
       const m = eLoc(cpu, d, 1, nextLo, nextHi);

@@ -15,7 +15,8 @@
  *   only), i64 (invalid in 64-bit mode), o64 (64-bit mode only), d64 (operand size defaults to
  *   64 in 64-bit mode), f64 (operand size is 64 in 64-bit mode whatever the prefix),
  *   uf:LETTERS (flags the manuals leave undefined: O S Z A P C), nouser (not testable in a
- *   user-mode differential test: privileged, I/O, or leaves the snippet).
+ *   user-mode differential test: privileged, I/O, or leaves the snippet), fp (x87/MMX/SSE:
+ *   tested by the floating-point differential tester, tests/cpu/fpdiff, not the integer one).
  */
 
 import { FP_OPCODE_LINES } from "./fp/opcodes.ts";
@@ -570,7 +571,8 @@ function parseLine(line: string): OpcodeEntry {
   for (const f of flags) if (!isFlag(f)) throw new Error(`opcode table: unknown flag ${f} in "${line}"`);
   let undefinedFlags = 0;
   for (const f of flags) if (f.startsWith("uf:")) for (const c of f.slice(3)) undefinedFlags |= FLAG_LETTERS[c];
-  const hasModrm = group >= 0 || modrmExact >= 0 || operands.some((o) => /^[EGMR][a-z]$|^(Sw|Cd|Dd)$/.test(o));
+  // V W U (XMM) and P Q N (MMX) are the x87/SSE unit's ModRM operands (src/x86/fp/opcodes.ts).
+  const hasModrm = group >= 0 || modrmExact >= 0 || operands.some((o) => /^[EGMR][a-z]$|^(Sw|Cd|Dd)$|^[VWUPQN][a-z]*$/.test(o));
   const i64 = flags.includes("i64");
   const o64 = flags.includes("o64");
   return {
@@ -589,14 +591,14 @@ function parseLine(line: string): OpcodeEntry {
     d64: flags.includes("d64"),
     f64: flags.includes("f64"),
     undefinedFlags,
-    userTestable: !flags.includes("nouser") && !flags.includes("priv"),
+    userTestable: !flags.includes("nouser") && !flags.includes("priv") && !flags.includes("fp"),
     memoryOnly: operands.some((o) => /^M[a-z]?$/.test(o)),
     registerOnly: operands.some((o) => /^R[a-z]$/.test(o)),
   };
 }
 
 function isFlag(w: string): boolean {
-  return /^(lock|end|priv|i64|o64|d64|f64|nouser|uf:[OSZAPC]+)$/.test(w);
+  return /^(lock|end|priv|i64|o64|d64|f64|nouser|fp|uf:[OSZAPC]+)$/.test(w);
 }
 
 export const OPCODES: readonly OpcodeEntry[] = [...ONE_BYTE.split("\n"), ...TWO_BYTE.split("\n"), ...FP_OPCODE_LINES.split("\n")]

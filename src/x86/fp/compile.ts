@@ -14,6 +14,7 @@ export function compileFloatingPoint(cpu: Cpu, d: Insn, eipLo: number, eipHi: nu
   void nextLo;
   void nextHi;
   const s = cpu.s;
+  if (d.entry!.mnemonic === "fwait") return () => 0;
   if (d.entry!.mnemonic === "fpu") {
     // No x87 yet (CPUID reports no FPU): #NM if CR0.EM or CR0.TS says so, else #UD.
     return () => {
