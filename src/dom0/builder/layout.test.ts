@@ -114,7 +114,7 @@ test("GNU Mach i386 layout: items in Xen's order, PAE tables, 4 MiB-aligned end 
   assert.deepEqual([plan.hypercallPage?.pfn, plan.hypercallPage?.vstart], [2, 0xc0002000n]);
 });
 
-test("a PAE image below 3 GiB still gets an L2 for L3 slot 3", () => {
+test("a PAE image below 3 GiB still gets an L2 for L3 slot 3: the L2 run reaches it", () => {
   const bytes = buildElf({
     elfClass: 32,
     entry: 0n,
@@ -129,15 +129,22 @@ test("a PAE image below 3 GiB still gets an L2 for L3 slot 3", () => {
   });
   const params = checkXenImage(parseElf(bytes, "grub-like"));
   const plan = planLayout({ params, nrPages: 4096 });
-  const l2s = plan.tables.filter((t) => t.level === 2);
   assert.deepEqual(
-    l2s.map((t) => [t.count, t.from, t.to]),
+    plan.tables.map((t) => [t.level, t.count, t.from, t.to]),
     [
-      [1, 0n, 0x3fffffffn],
-      [1, 0xc0000000n, 0xffffffffn],
+      [3, 1, 0n, 0xffffffffn],
+      [2, 4, 0n, 0xffffffffn],
+      [1, 4, 0n, 0x7fffffn],
     ],
   );
-  assert.equal(plan.pageTables.pages, 1 + 2 + plan.tables.find((t) => t.level === 1)!.count);
+  assert.equal(plan.mappedEnd, 0x800000n);
+  assert.equal(plan.pageTables.pages, 9);
+  const { memory, built } = build({ elf: parseElf(bytes, "grub-like"), params }, 4096);
+  const l3 = ((built.entry.cr3 >>> 12) | ((built.entry.cr3 & 0xfff) << 20)) * 4096;
+  for (let slot = 0; slot < 4; slot++) {
+    assert.equal(memory.readU32(l3 + slot * 8) & 0xfff, 0x67, `L3 slot ${slot} present`);
+  }
+  assert.equal(walk(memory, plan, built.entry.cr3, 0x7ff000n)?.maddr, built.p2m[0x7ff] * 4096);
 });
 
 test("GNU Mach amd64 layout: 4-level tables and 8-byte p2m entries", () => {
@@ -193,6 +200,11 @@ test("layouts that do not fit are refused before any frame is taken", () => {
     /initial mapping ends at 0xc0400000, inside the hypervisor hole at 0xc0200000/,
   );
   assert.throws(() => planLayout({ params, nrPages: 0 }), /not a positive integer/);
+  const farHypercall: XenImageParams = { ...params, hypercallPage: 0xc4000000n };
+  assert.throws(
+    () => planLayout({ params: farHypercall, nrPages: 8192 }),
+    /HYPERCALL_PAGE 0xc4000000 is beyond the domain's 8192 pages/,
+  );
 });
 
 /** Translates a virtual address through the tables in machine memory (PAE or 4-level). */

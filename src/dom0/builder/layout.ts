@@ -10,9 +10,11 @@
 // Invariants (this file owns them):
 // - L1. Everything in [virtBase, mappedEnd) is mapped 1:1 onto pseudo-physical frames:
 //       VA = virtBase + pfn × 4096. Items are page-aligned and follow each other in Xen's order:
-//       kernel (at its p_paddr-derived place), module (unless MOD_START_PFN), p2m list (or, with
-//       INIT_P2M, the p2m segment: list and the tables that map it at INIT_P2M), start_info,
-//       xenstore page, console page, bootstrap page tables (top level first), boot stack.
+//       kernel (at its p_paddr-derived place), module (unless MOD_START_PFN), p2m list (unless
+//       INIT_P2M), start_info, xenstore page, console page, bootstrap page tables (top level
+//       first, then each level down, each in address order), boot stack. After mappedEnd: the
+//       module with MOD_START_PFN, then with INIT_P2M the p2m segment (the list, then the L3,
+//       L2 and L1 tables that map it at INIT_P2M below the shared top-level table).
 // - L2. mappedEnd is the first 4 MiB boundary strictly above (end of the page tables + boot
 //       stack + 512 KiB); the page-table count is recomputed until it converges, because the
 //       tables must map themselves (Xen's alloc_pgtables_pv loop).
@@ -20,7 +22,9 @@
 //       it; every other page is P|RW|A; entries of upper levels are P|RW|A|D|U. So the domain can
 //       pin its top-level table at once: no live page table is writable (the frame table's F3).
 // - L4. A 32-bit PAE domain has an L2 under L3 slot 3 (0xC0000000–0xFFFFFFFF) even when
-//       nothing of the image lives there: Xen puts its hole mappings (the M2P) in that L2.
+//       nothing of the image lives there: Xen puts its hole mappings (the M2P) in that L2. As
+//       libxc does, the run of L2 tables is then extended from the first one up to slot 3 (a
+//       mapping at 0 gets four L2s, for slots 0–3).
 // - L5. Nothing is written outside the frames allocated to the domain, and every check happens
 //       before the first frame is allocated: a layout that does not fit is an Error, with no
 //       frames taken.
@@ -202,35 +206,13 @@ export function planLayout(req: LayoutRequest): LayoutPlan {
 
   const p2mEntryBytes = is64 ? 8 : 4;
   const p2mListPages = pagesFor(BigInt(nrPages * p2mEntryBytes));
-  let p2m: Segment;
-  let p2mSegment: Segment | undefined;
-  const p2mTables: TableLevel[] = [];
   // libxc ignores INIT_P2M unless it is page aligned and below VIRT_BASE.
   const initP2M =
     is64 && params.initP2M !== undefined && params.initP2M < virtBase && (params.initP2M & (PAGE - 1n)) === 0n
       ? params.initP2M
       : undefined;
-  if (initP2M !== undefined) {
-    // The list, then the tables mapping it at INIT_P2M (all levels below the shared L4).
-    const from = initP2M & VA48;
-    const to = (initP2M + BigInt(p2mListPages) * PAGE - 1n) & VA48;
-    const counts = countTables(4, from, to).filter((c) => c.level < 4);
-    const tablePages = counts.reduce((n, c) => n + c.count, 0);
-    p2mSegment = take(p2mListPages + tablePages);
-    p2m = {
-      pfn: p2mSegment.pfn,
-      pages: p2mListPages,
-      vstart: initP2M,
-      vend: initP2M + BigInt(p2mListPages) * PAGE,
-    };
-    let pfn = p2mSegment.pfn + p2mListPages;
-    for (const c of counts) {
-      p2mTables.push({ level: c.level, pfn, count: c.count, from: c.from, to: c.to });
-      pfn += c.count;
-    }
-  } else {
-    p2m = take(p2mListPages);
-  }
+  // Without INIT_P2M the list is part of the initial mapping, right here.
+  let p2m: Segment | undefined = initP2M === undefined ? take(p2mListPages) : undefined;
   const startInfo = take(1);
   const xenstore = take(1);
   const console = take(1);
@@ -238,6 +220,7 @@ export function planLayout(req: LayoutRequest): LayoutPlan {
   // Bootstrap page tables: recount until the padded end they map covers them (L2).
   const tablesPfn = next;
   const extraPages = 1n + SLACK_BYTES / PAGE; // boot stack + slack
+  const vaMask = is64 ? VA48 : 0xffff_ffffn;
   let pages = extraPages;
   let mappedEnd = 0n;
   let counts: ReturnType<typeof countTables> = [];
@@ -245,17 +228,14 @@ export function planLayout(req: LayoutRequest): LayoutPlan {
   for (let round = 0; ; round++) {
     if (round > 16) fail("bootstrap page-table count does not converge");
     const tryEnd = (va(tablesPfn) + pages * PAGE) | ALIGN_4M_MASK; // inclusive, as Xen's round_up
-    counts = countTables(
-      levels,
-      virtBase & (is64 ? VA48 : 0xffffffffn),
-      tryEnd & (is64 ? VA48 : 0xffffffffn),
-    );
-    tableCount = counts.reduce((n, c) => n + c.count, 0);
-    // L4: a PAE domain always has an L2 for L3 slot 3.
-    if (!is64) {
+    counts = countTables(levels, virtBase & vaMask, tryEnd & vaMask);
+    if (!is64 && (tryEnd & vaMask) < 0xc000_0000n) {
+      // L4: a PAE domain always has an L2 for L3 slot 3; Xen extends the L2 run up to it.
       const l2 = counts.find((c) => c.level === 2)!;
-      if (l2.to < 0xffffffffn) tableCount++;
+      l2.to = 0xffff_ffffn;
+      l2.count = Number(((l2.to - l2.from) >> 30n) + 1n);
     }
+    tableCount = counts.reduce((n, c) => n + c.count, 0);
     pages = BigInt(tableCount) + extraPages;
     if (va(tablesPfn) + pages * PAGE <= tryEnd + 1n) {
       mappedEnd = tryEnd + 1n;
@@ -269,32 +249,49 @@ export function planLayout(req: LayoutRequest): LayoutPlan {
     for (const c of counts) {
       tables.push({ level: c.level, pfn, count: c.count, from: c.from, to: c.to });
       pfn += c.count;
-      if (!is64 && c.level === 2 && c.to < 0xffffffffn) {
-        // The slot-3 L2 follows the others (L4).
-        tables.push({ level: 2, pfn, count: 1, from: 0xc000_0000n, to: 0xffff_ffffn });
-        pfn += 1;
-      }
-    }
-  }
-  for (const p of p2mTables) {
-    const shared = tables.find((t) => t.level === p.level && p.from <= t.to && t.from <= p.to);
-    if (shared) {
-      fail(
-        `INIT_P2M ${hex(initP2M ?? 0n)} needs level-${p.level} tables that the initial mapping also uses (not supported)`,
-      );
     }
   }
   const bootStack = take(1);
 
+  // Everything the initial tables map is the domain's from here on (Xen's xc_dom_alloc_pad).
+  next = Math.max(next, Number((mappedEnd - virtBase) / PAGE));
   if (params.modStartPfn && moduleBytes > 0) {
     // An unmapped module goes after the initial mapping; mod_start is its PFN.
-    next = Math.max(next, Number((mappedEnd - virtBase) / PAGE));
     module = { ...take(pagesFor(BigInt(moduleBytes))), mapped: false, bytes: moduleBytes };
   }
 
+  // With INIT_P2M, last of all: the list, then the tables that map it there (L3, L2, L1; the
+  // top level is shared with the initial mapping).
+  let p2mSegment: Segment | undefined;
+  const p2mTables: TableLevel[] = [];
+  if (initP2M !== undefined) {
+    const from = initP2M & VA48;
+    const to = (initP2M + BigInt(p2mListPages) * PAGE - 1n) & VA48;
+    const p2mCounts = countTables(4, from, to).filter((c) => c.level < 4);
+    const tablePages = p2mCounts.reduce((n, c) => n + c.count, 0);
+    p2mSegment = take(p2mListPages + tablePages);
+    p2m = {
+      pfn: p2mSegment.pfn,
+      pages: p2mListPages,
+      vstart: initP2M,
+      vend: initP2M + BigInt(p2mListPages) * PAGE,
+    };
+    let pfn = p2mSegment.pfn + p2mListPages;
+    for (const c of p2mCounts) {
+      const shared = tables.find((t) => t.level === c.level && c.from <= t.to && t.from <= c.to);
+      if (shared) {
+        fail(
+          `INIT_P2M ${hex(initP2M)} needs level-${c.level} tables that the initial mapping also uses (not supported)`,
+        );
+      }
+      p2mTables.push({ level: c.level, pfn, count: c.count, from: c.from, to: c.to });
+      pfn += c.count;
+    }
+  }
+  if (!p2m) throw new Error("internal: p2m list not placed");
+
   // Fit checks (L5): memory, and the 32-bit hypervisor hole.
-  const mappedPages = Number((mappedEnd - virtBase) / PAGE);
-  const needed = Math.max(next, mappedPages);
+  const needed = next;
   if (needed > nrPages) {
     fail(
       `the image and the initial layout need ${needed} pages (${Math.ceil((needed * PAGE_SIZE) / 2 ** 20)} MiB) but the domain has ${nrPages} (${Math.floor((nrPages * PAGE_SIZE) / 2 ** 20)} MiB)`,
@@ -310,8 +307,12 @@ export function planLayout(req: LayoutRequest): LayoutPlan {
 
   let hypercallPage: Segment | undefined;
   if (params.hypercallPage !== undefined) {
-    const pfn = Number((params.hypercallPage - virtBase) / PAGE);
-    hypercallPage = { pfn, pages: 1, vstart: params.hypercallPage, vend: params.hypercallPage + PAGE };
+    const offset = (params.hypercallPage - virtBase) / PAGE;
+    if (offset >= BigInt(nrPages)) {
+      fail(`HYPERCALL_PAGE ${hex(params.hypercallPage)} is beyond the domain's ${nrPages} pages`);
+    }
+    const pfn = Number(offset);
+    hypercallPage = { pfn, pages: 1, vstart: va(pfn), vend: va(pfn + 1) };
   }
 
   return {

@@ -224,9 +224,10 @@ test("Xen's checks refuse what Xen refuses, naming the image and the problem", (
   assert.doesNotThrow(m(`${base},FEATURES=no_such_thing|!writable_page_tables`));
   assert.throws(m(`${base},VIRT_ENTRY=0xB0000000`), /entry 0xb0000000 lies outside the image/);
   assert.throws(
-    m(`${base},HYPERCALL_PAGE=0x200`),
-    /HYPERCALL_PAGE 0xc0200000 is not a page inside the image/,
+    m("XEN_VER=xen-3.0,LOADER=generic,PAE=yes,ELF_PADDR_OFFSET=0xC0000000"),
+    /k.elf: PADDR_OFFSET is set but VIRT_BASE is not/,
   );
+  assert.throws(m(`${base},FEATURES=!mmu_pt_update_preserve_ad`), /requires a feature Xen does not know/);
   assert.throws(
     m("XEN_VER=xen-3.0,LOADER=generic,PAE=yes,VIRT_BASE=0xC0001000,ELF_PADDR_OFFSET=0xC0001000"),
     /VIRT_BASE 0xc0001000 is above the image start 0xc0000000/,
@@ -257,7 +258,10 @@ test("INIT_P2M must not overlap the image", () => {
       { type: PT_NOTE, vaddr: 0n, data: notes },
     ],
   });
-  assert.throws(() => checkXenImage(parseElf(bytes, "p2m")), /INIT_P2M 0x1800 overlaps the image/);
+  assert.throws(
+    () => checkXenImage(parseElf(bytes, "p2m")),
+    /p2m: INIT_P2M 0x1800 lies inside the image \[0x1000, 0x5000\)/,
+  );
 });
 
 test("strtoull with base 0 as C parses it", () => {

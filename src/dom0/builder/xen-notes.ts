@@ -15,9 +15,11 @@
 //   `.ascii`, with no NUL);
 // - numbers are 1, 2, 4 or 8 bytes little-endian; another size reads as 0 (as libelf does),
 //   with a warning.
-// Differences from libelf, on purpose: a legacy HYPERCALL_PAGE that precedes VIRT_BASE is
-// resolved against the final VIRT_BASE (libelf would use the unset value); strings are not
-// truncated to libelf's fixed buffer sizes; feature names known are all of features.h's.
+// - at most MAX_TOTAL_NOTES notes are looked at (libelf's ELF_MAX_TOTAL_NOTE_COUNT), so a
+//   hostile note region cannot make the walk slow.
+// Differences from libelf, on purpose: legacy names and values are not truncated to libelf's
+// 31/127-byte buffers; an image with notes of other owners only and no __xen_guest is reported
+// as "not a Xen PV kernel" (libelf reaches its LOADER check and reports that instead).
 
 import {
   type ElfImage,
@@ -99,6 +101,8 @@ export const XENFEAT_NAMES: readonly string[] = [
   "vcpu_time_phys_area",
   "dm_msix_all_writes",
 ];
+/** The feature names libelf's FEATURES parser knows (others are ignored, or refused if required). */
+const LIBELF_FEATURE_BITS: readonly number[] = [0, 1, 2, 3, 4, 8, 11];
 export const XENFEAT_writable_page_tables = 0;
 export const XENFEAT_pae_pgdir_above_4gb = 4;
 
@@ -161,6 +165,8 @@ export interface XenMetadata {
 }
 
 const NOTE_HEADER = 12;
+/** libelf stops looking after this many notes in all (ELF_MAX_TOTAL_NOTE_COUNT). */
+export const MAX_TOTAL_NOTES = 2048;
 const align4 = (n: number): number => n + ((4 - (n % 4)) % 4);
 
 function emptyMetadata(): XenMetadata {
@@ -186,10 +192,15 @@ function walkNotes(
   meta: XenMetadata,
 ): XenNote[] {
   const found: XenNote[] = [];
+  const seen = () => meta.notes.length + meta.foreignNotes + found.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = start;
   while (at < end) {
     if (!rangeInFile(at, NOTE_HEADER, bytes.length)) break;
+    if (seen() >= MAX_TOTAL_NOTES) {
+      meta.warnings.push(`more than ${MAX_TOTAL_NOTES} ELF notes: the rest are ignored`);
+      break;
+    }
     const namesz = view.getUint32(at, true);
     const descsz = view.getUint32(at + 4, true);
     const type = view.getUint32(at + 8, true);
@@ -248,9 +259,8 @@ export function parseFeatures(text: string, meta: XenMetadata): void {
     const name = required ? raw.slice(1) : raw;
     if (name === "") continue;
     const bit = XENFEAT_NAMES.indexOf(name);
-    if (bit < 0) {
-      if (required) meta.featuresRequired |= 0x8000_0000; // marks "unknown required", see checkXenImage
-      meta.warnings.push(`FEATURES: unknown feature "${name}"${required ? " (required)" : ""}`);
+    if (bit < 0 || !LIBELF_FEATURE_BITS.includes(bit)) {
+      if (required) meta.featuresRequired |= 0x8000_0000; // marks "unknown required", see checkXenImage      meta.warnings.push(`FEATURES: feature "${name}" is not one Xen's loader knows${required ? " (required)" : ""}`);
       continue;
     }
     meta.featuresSupported |= 1 << bit;
@@ -414,7 +424,6 @@ function applyLegacy(text: string, meta: XenMetadata): void {
       case "PAE":
         if (value === "yes[extended-cr3]") meta.pae = "extended-cr3";
         else if (value.startsWith("yes")) meta.pae = "yes";
-        else if (value.startsWith("bimodal")) meta.pae = "bimodal";
         break;
       case "BSD_SYMTAB":
         meta.bsdSymtab = true;
@@ -435,8 +444,8 @@ function applyLegacy(text: string, meta: XenMetadata): void {
         parseFeatures(value, meta);
         break;
     }
-  }
-  // In the legacy form HYPERCALL_PAGE is a page number relative to VIRT_BASE.
+  } // In the legacy form HYPERCALL_PAGE is a page number relative to VIRT_BASE (added once the
+  // whole string is read, so the order of the keys does not matter).
   if (hypercallPageNumber !== undefined) {
     meta.hypercallPage = BigInt.asUintN(64, (hypercallPageNumber << 12n) + (meta.virtBase ?? 0n));
   }
@@ -460,7 +469,7 @@ export function findXenMetadata(elf: ElfImage): XenMetadata {
   } else {
     const fromSections: XenNote[] = [];
     for (const sh of elf.sectionHeaders) {
-      if (sh.type !== SHT_NOTE || sh.offset === 0) continue;
+      if (sh.type !== SHT_NOTE) continue;
       const end = Math.min(sh.offset + sh.size, bytes.length);
       fromSections.push(...walkNotes(bytes, sh.offset, end, "SHT_NOTE", meta));
     }
@@ -554,7 +563,8 @@ export function checkXenImage(elf: ElfImage, meta: XenMetadata = findXenMetadata
     if (pstart < 0n || ph.paddr < pstart) pstart = ph.paddr;
     if (end > pend) pend = end;
   }
-
+  if (meta.paddrOffset !== undefined && meta.virtBase === undefined)
+    fail("PADDR_OFFSET is set but VIRT_BASE is not");
   const virtBase = meta.virtBase ?? 0n;
   // Legacy images default the paddr offset to VIRT_BASE (their p_paddr are virtual), notes to 0.
   const paddrOffset = meta.paddrOffset ?? (meta.source === "__xen_guest" ? virtBase : 0n);
@@ -570,17 +580,13 @@ export function checkXenImage(elf: ElfImage, meta: XenMetadata = findXenMetadata
   if (virtBase > kernelStart) fail(`VIRT_BASE ${hex(virtBase)} is above the image start ${hex(kernelStart)}`);
   if (meta.initP2M !== undefined) {
     if (!is64) fail("INIT_P2M is for 64-bit guests only");
-    if (meta.initP2M >= virtBase && meta.initP2M < kernelEnd) {
-      fail(`INIT_P2M ${hex(meta.initP2M)} overlaps the image [${hex(virtBase)}, ${hex(kernelEnd)})`);
+    if (meta.initP2M >= kernelStart && meta.initP2M < kernelEnd) {
+      fail(`INIT_P2M ${hex(meta.initP2M)} lies inside the image [${hex(kernelStart)}, ${hex(kernelEnd)})`);
     }
-  }
-  if (meta.hypercallPage !== undefined) {
-    const hp = meta.hypercallPage;
-    if ((hp & 0xfffn) !== 0n || hp < kernelStart || hp + 0x1000n > kernelEnd) {
-      fail(
-        `HYPERCALL_PAGE ${hex(hp)} is not a page inside the image [${hex(kernelStart)}, ${hex(kernelEnd)})`,
-      );
-    }
+  } // Xen writes the hypercall page into the frame of PFN (HYPERCALL_PAGE − VIRT_BASE) >> 12,
+  // whatever lies there; the layout checks that the domain has that PFN.
+  if (meta.hypercallPage !== undefined && meta.hypercallPage < virtBase) {
+    fail(`HYPERCALL_PAGE ${hex(meta.hypercallPage)} is below VIRT_BASE ${hex(virtBase)}`);
   }
   let hvStartLow: bigint | undefined;
   if (!is64) {
