@@ -134,6 +134,7 @@ test("syntax errors name the file, line, column and problem", () => {
     [`s = "\\q"`, /x.cfg:1:6: unknown escape \\q in string/],
     [`s = "\\400"`, /x.cfg:1:6: octal escape \\400 is above \\377/],
     [`n = 99999999999999999999`, /number 99999999999999999999 is too large/],
+    [`s = "\\x4"`, /x.cfg:1:6: \\x escape needs two hex digits/],
     [`name = "a" @`, /x.cfg:1:12: unexpected character "@"/],
   ];
   for (const [text, message] of cases) {

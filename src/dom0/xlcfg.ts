@@ -13,8 +13,10 @@
 //   comment  = "#" to the end of the line
 // `+=` appends to a list or a string set before (and acts as `=` when there is none). A later
 // setting of a key replaces an earlier one. `+ - . ( ) :` outside strings are refused with
-// xl's hint that the file is probably a Python (xm) config. One addition of ours: a backslash
-// right before a newline continues the line.
+// xl's hint that the file is probably a Python (xm) config.
+// Where we differ from libxlu, on purpose: a backslash right before a newline continues the
+// line (an addition); an unknown escape such as \q is an error (libxlu drops it silently); \ooo
+// is octal as in C (libxlu reads those digits as decimal, a slip in its lexer).
 //
 // Every error is one line: "FILE:LINE:COLUMN: problem".
 
@@ -143,8 +145,8 @@ function tokenize(text: string, file: string): Token[] {
           value += SIMPLE_ESCAPES[e];
           i += 2;
         } else if (e === "x") {
-          const m = /^[0-9a-fA-F]{1,2}/.exec(text.slice(i + 2, i + 4));
-          if (!m) fail("\\x escape without hex digits");
+          const m = /^[0-9a-fA-F]{2}/.exec(text.slice(i + 2, i + 4));
+          if (!m) fail("\\x escape needs two hex digits");
           value += String.fromCharCode(Number.parseInt(m![0], 16));
           i += 2 + m![0].length;
         } else if (/[0-7]/.test(e)) {
