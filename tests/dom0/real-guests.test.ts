@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseElf } from "../../src/dom0/builder/elf.ts";
+import { describePvKernel, loadPvKernel } from "../../src/dom0/builder/index.ts";
 import { hypercallPageBytes, planLayout, writeInitialDomain } from "../../src/dom0/builder/layout.ts";
 import { unwrapKernel } from "../../src/dom0/builder/unwrap.ts";
 import { checkXenImage, findXenMetadata } from "../../src/dom0/builder/xen-notes.ts";
@@ -116,4 +117,16 @@ test("both GNU Mach images lay out and load into a 64 MiB domain", async (t) => 
       g.elf.bytes.subarray(text.offset, text.offset + 64),
     );
   }
+});
+
+test("loadPvKernel and describePvKernel report the i386 image", async (t) => {
+  const path = fetchGuest("gnumach-i386");
+  if (!path) return t.skip("gnumach-i386 not available");
+  const k = await loadPvKernel(readFileSync(path), "gnumach-1.8-xen-486.gz");
+  const lines = describePvKernel(k);
+  t.diagnostic(lines.join("\n"));
+  assert.equal(lines[0], "file: gnumach-1.8-xen-486.gz (gzip)");
+  assert.ok(lines.includes("guest type: xen-3.0-x86_32p"));
+  assert.ok(lines.includes("hypercall page: 0xc0002000"));
+  assert.ok(lines.includes("PAE: extended-cr3; features supported pae_pgdir_above_4gb, required -"));
 });
