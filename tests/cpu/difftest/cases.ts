@@ -218,7 +218,7 @@ export function makeCase(
     let i = REG_NAMES_64.indexOf(name);
     if (i < 0) i = REG_NAMES_32.indexOf(name);
     if (i < 0) throw new Error(`unknown register ${name}`);
-    const b = BigInt.asUintN(64, BigInt(v!));
+    const b = BigInt(v!) & 0xffff_ffff_ffff_ffffn;
     c.regsLo[i] = Number(b & 0xffff_ffffn);
     c.regsHi[i] = Number(b >> 32n);
   }
