@@ -1,0 +1,776 @@
+// Entry to and exit from PV guests (xen-pv-abi.md §4.1, §5): what the hypervisor does with
+// every exit of a vCPU's processor, and how it enters the guest's handlers.
+//
+// - Hypercalls: `int $0x82` from ring 1 (32-bit), `syscall` in guest kernel mode (64-bit).
+// - Exceptions and software interrupts are "bounced" to the guest's trap table by building
+//   Xen's frame on the guest kernel stack (32-bit ring 1: [SS ESP] EFLAGS CS|mask<<16 EIP
+//   [err]; 64-bit ring 3: RCX R11 [err] RIP CS|mask<<32 RFLAGS RSP SS, 16-byte aligned).
+// - #GP(0) from guest kernel code is first offered to privileged-instruction emulation,
+//   #UD to the `ud2; "xen"; cpuid` forced-emulation prefix, #PF to the PV MMU's writable
+//   page tables; #NM clears the virtual CR0.TS before it is bounced.
+// - Pending events are delivered on every return to the guest: whenever upcall_pending is set
+//   and upcall_mask clear, the guest enters its event callback with events masked.
+//
+// Invariants:
+// - N1. Every bounce either completes (frame written, state switched) or crashes the domain
+//   with the reason; it never leaves a half-built frame as the guest's state.
+// - N2. The saved IF in every frame is !upcall_mask; the real IF stays 1, the real IOPL 0.
+// - N3. A vector with no handler in the trap table crashes the domain ("Unhandled: vec N").
+// - N4. Nothing here throws for a guest cause; an unexpected host exception while handling an
+//   exit crashes only that domain (runVcpu's catch), with the message logged.
+
+import {
+  EXIT_BUDGET,
+  EXIT_EXCEPTION,
+  EXIT_HLT,
+  EXIT_INTERNAL,
+  EXIT_REQUESTED,
+  EXIT_SOFTWARE_INT,
+  EXIT_SYSCALL,
+  EXIT_TRIPLE_FAULT,
+  EXIT_NAMES,
+} from "../x86/cpu.ts";
+import * as S from "../x86/state.ts";
+import { descAttr, descBase, descDpl, descLimit, isCode, isData, isPresent, isRw } from "../x86/system/descriptors.ts";
+import { dispatchHypercall } from "./hypercalls/table.ts";
+import { newBaseptr, ptwrEmulate } from "./mm.ts";
+import { FLAT_KERNEL_CS64, FLAT_KERNEL_SS64, TI_DPL_MASK, TI_MASK_EVENTS } from "./public.ts";
+import type { Callback, Vcpu } from "./vcpu.ts";
+
+const F_BOUNCE_CLEAR = S.F_TF | S.F_NT | S.F_RF | S.F_VM;
+const buf8 = new Uint8Array(8);
+const dv8 = new DataView(buf8.buffer);
+const frameBuf = new Uint8Array(13 * 8);
+const frameDv = new DataView(frameBuf.buffer);
+
+/** Vectors whose exceptions push an error code. */
+const HAS_ERROR = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17) | (1 << 21);
+
+// ------------------------------------------------------------------ registers
+
+export function getReg(v: Vcpu, r: number): [number, number] {
+  return [v.s[r * 2] >>> 0, v.s[r * 2 + 1] >>> 0];
+}
+export function setReg(v: Vcpu, r: number, lo: number, hi = 0): void {
+  v.s[r * 2] = lo | 0;
+  v.s[r * 2 + 1] = v.domain.is64 ? hi | 0 : 0;
+}
+/** Sets RAX/EAX to a hypercall result (a signed JS number). */
+export function setResult(v: Vcpu, value: number): void {
+  if (v.domain.is64) {
+    v.s[0] = value | 0;
+    v.s[1] = value < 0 ? -1 : Math.floor(value / 4294967296) | 0;
+  } else {
+    v.s[0] = value | 0;
+    v.s[1] = 0;
+  }
+}
+function ripAdvance(v: Vcpu, n: number): void {
+  const s = v.s;
+  const lo = s[S.RIP_LO] >>> 0;
+  const nlo = lo + n;
+  if (v.domain.is64 && v.cpu.code64) {
+    if (nlo > 0xffffffff) s[S.RIP_HI] = (s[S.RIP_HI] + 1) | 0;
+    s[S.RIP_LO] = nlo | 0;
+  } else s[S.RIP_LO] = nlo | 0;
+}
+
+// ------------------------------------------------------------------ segments
+
+/** Reads the 8-byte descriptor of `sel` from the vCPU's GDT or LDT; null when out of range. */
+export function readDescriptor(v: Vcpu, sel: number): [number, number] | null {
+  const s = v.s;
+  const idx = sel & 0xfff8;
+  let lo: number;
+  let hi: number;
+  let limit: number;
+  if ((sel & 4) !== 0) {
+    const attr = s[S.segWord(S.SEG_LDTR, S.SEG_ATTR)];
+    if ((attr & S.ATTR_UNUSABLE) !== 0) return null;
+    lo = s[S.segWord(S.SEG_LDTR, S.SEG_BASE_LO)];
+    hi = s[S.segWord(S.SEG_LDTR, S.SEG_BASE_HI)];
+    limit = s[S.segWord(S.SEG_LDTR, S.SEG_LIMIT)] >>> 0;
+  } else {
+    lo = s[S.GDTR_BASE_LO];
+    hi = s[S.GDTR_BASE_HI];
+    limit = s[S.GDTR_LIMIT] >>> 0;
+  }
+  if (idx + 7 > limit) return null;
+  const a = (lo >>> 0) + idx;
+  if (v.cpu.readGuest(a | 0, a > 0xffffffff ? hi + 1 : hi, buf8, false) !== 0) return null;
+  return [dv8.getInt32(0, true), dv8.getInt32(4, true)];
+}
+
+/**
+ * Loads segment register `seg` with `sel` as seen from privilege `cpl` (descriptor checks as a
+ * MOV/POP would do them, plus CS rules). Returns false when the selector is unusable.
+ */
+export function loadSegment(v: Vcpu, seg: number, sel: number, cpl: number): boolean {
+  const cpu = v.cpu;
+  sel &= 0xffff;
+  if ((sel & 0xfffc) === 0) {
+    if (seg === S.SEG_CS) return false;
+    if (seg === S.SEG_SS && !(v.domain.is64 && cpu.lma)) return false;
+    cpu.loadSegmentRaw(seg, sel, 0, 0, S.ATTR_UNUSABLE | (cpl << S.ATTR_DPL_SHIFT));
+    return true;
+  }
+  const d = readDescriptor(v, sel);
+  if (d === null) return false;
+  const [lo, hi] = d;
+  if (!isPresent(hi)) return false;
+  const dpl = descDpl(hi);
+  if (seg === S.SEG_CS) {
+    if (!isCode(hi) || dpl !== cpl) return false;
+  } else if (seg === S.SEG_SS) {
+    if (!isData(hi) || !isRw(hi) || dpl !== cpl || (sel & 3) !== cpl) return false;
+  } else {
+    if (!isData(hi) && !(isCode(hi) && isRw(hi))) return false;
+  }
+  cpu.loadSegmentRaw(seg, sel, descBase(lo, hi), descLimit(lo, hi), descAttr(hi) | 1);
+  return true;
+}
+
+// ------------------------------------------------------------------ bounce frames
+
+/** Writes `n` 4- or 8-byte items (item 0 at the highest address) below `sp`; returns new sp. */
+function pushFrame(v: Vcpu, spLo: number, spHi: number, base: number, items: number[], size: 4 | 8): [number, number] | null {
+  const n = items.length;
+  const bytes = n * size;
+  const newLo = (spLo >>> 0) - bytes;
+  let lo = newLo;
+  let hi = spHi;
+  if (newLo < 0) {
+    lo = newLo + 4294967296;
+    hi = (spHi - 1) | 0;
+  }
+  for (let i = 0; i < n; i++) {
+    const at = (n - 1 - i) * size;
+    const val = items[i];
+    if (size === 4) frameDv.setUint32(at, val >>> 0, true);
+    else {
+      frameDv.setUint32(at, val % 4294967296 >>> 0, true);
+      frameDv.setUint32(at + 4, Math.floor(val / 4294967296) >>> 0, true);
+    }
+  }
+  if (v.domain.is64) {
+    const h = hi >>> 0;
+    if (h >= 0xffff8000 && h < 0xffff8800) return null;
+    if (v.cpu.writeGuest(lo | 0, hi, frameBuf.subarray(0, bytes), false) !== 0) return null;
+  } else {
+    const lin = (base + lo) | 0;
+    if (v.cpu.writeGuest(lin, 0, frameBuf.subarray(0, bytes), false) !== 0) return null;
+    hi = 0;
+  }
+  return [lo >>> 0, hi];
+}
+
+const items: number[] = [];
+
+/**
+ * 32-bit (ring 1) bounce: to cs:eip with the Xen frame; error code when `err` ≥ 0.
+ * Returns false after crashing the domain.
+ */
+function bounce32(v: Vcpu, err: number, cs: number, eip: number, maskEvents: boolean, what: string): boolean {
+  const cpu = v.cpu;
+  const s = v.s;
+  const d = v.domain;
+  const mask = v.upcallMask;
+  const fromUser = cpu.cpl === 3;
+  const eflags = cpu.getEflags();
+  const fflags = ((eflags & ~S.F_IF) | (mask ? 0 : S.F_IF)) >>> 0;
+  const oldCs = s[S.segWord(S.SEG_CS, S.SEG_SEL)] & 0xffff;
+  const oldSs = s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff;
+  const oldEsp = s[S.REG_ESP * 2] >>> 0;
+  items.length = 0;
+  if (fromUser) items.push(oldSs, oldEsp);
+  items.push(fflags, (oldCs | (mask << 16)) >>> 0, s[S.RIP_LO] >>> 0);
+  if (err >= 0) items.push(err >>> 0);
+  // Validate the target before touching anything (N1).
+  const targetCs = (cs & 0xfffc) === 0 ? 0 : (cs & 3) === 0 ? cs | 1 : cs;
+  const csDesc = targetCs ? readDescriptor(v, targetCs) : null;
+  if (!csDesc || !isCode(csDesc[1]) || !isPresent(csDesc[1]) || descDpl(csDesc[1]) !== 1) {
+    d.crash(`${what}: bad code selector 0x${cs.toString(16)} for the guest handler`);
+    return false;
+  }
+  let ssSel = oldSs;
+  let espVal = oldEsp;
+  let ssBase = cpu.segBase[S.SEG_SS];
+  if (fromUser) {
+    ssSel = v.kernelSs;
+    espVal = v.kernelSpLo >>> 0;
+    const ssDesc = readDescriptor(v, ssSel);
+    if (!ssDesc || !isData(ssDesc[1]) || !isRw(ssDesc[1]) || descDpl(ssDesc[1]) !== 1) {
+      d.crash(`${what}: bad kernel stack selector 0x${ssSel.toString(16)} (stack_switch)`);
+      return false;
+    }
+    ssBase = descBase(ssDesc[0], ssDesc[1]);
+  }
+  const sp = pushFrame(v, espVal, 0, ssBase, items, 4);
+  if (!sp) {
+    d.crash(`${what}: cannot write the bounce frame on the guest kernel stack at 0x${espVal.toString(16)}`);
+    return false;
+  }
+  s[S.CPL] = 1;
+  if (fromUser) loadSegment(v, S.SEG_SS, ssSel, 1);
+  loadSegment(v, S.SEG_CS, targetCs, 1);
+  s[S.REG_ESP * 2] = sp[0] | 0;
+  s[S.RIP_LO] = eip | 0;
+  s[S.RIP_HI] = 0;
+  cpu.setEflags(eflags & ~F_BOUNCE_CLEAR);
+  if (maskEvents) v.upcallMask = 1;
+  cpu.updateMode();
+  return true;
+}
+
+/** Switches a 64-bit vCPU between guest kernel and guest user mode (page tables and GS). */
+export function toggleGuestMode(v: Vcpu): void {
+  const s = v.s;
+  const gsLo = S.segWord(S.SEG_GS, S.SEG_BASE_LO);
+  const gsHi = S.segWord(S.SEG_GS, S.SEG_BASE_HI);
+  const a = s[gsLo];
+  const b = s[gsHi];
+  s[gsLo] = s[S.MSR_KGSBASE_LO];
+  s[gsHi] = s[S.MSR_KGSBASE_HI];
+  s[S.MSR_KGSBASE_LO] = a;
+  s[S.MSR_KGSBASE_HI] = b;
+  v.cpu.segmentChanged(S.SEG_GS);
+  v.kernelMode = !v.kernelMode;
+  v.loadCr3();
+}
+
+function u64(lo: number, hi: number): number {
+  return (hi >>> 0) * 4294967296 + (lo >>> 0);
+}
+
+/** 64-bit bounce to `target` (lo/hi); error code when `err` ≥ 0. */
+function bounce64(v: Vcpu, err: number, tLo: number, tHi: number, maskEvents: boolean, what: string): boolean {
+  const cpu = v.cpu;
+  const s = v.s;
+  const d = v.domain;
+  const mask = v.upcallMask;
+  const wasKernel = v.kernelMode;
+  const rflags = cpu.getEflags();
+  const fflags = ((rflags & ~S.F_IF) | (mask ? 0 : S.F_IF)) >>> 0;
+  const cs = s[S.segWord(S.SEG_CS, S.SEG_SEL)] & 0xffff;
+  const ss = s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff;
+  const ripLo = s[S.RIP_LO];
+  const ripHi = s[S.RIP_HI];
+  const rspLo = s[S.REG_ESP * 2];
+  const rspHi = s[S.REG_ESP * 2 + 1];
+  // Items are JS numbers: 64-bit values are exact only below 2^53, so build them as pairs.
+  const words: [number, number][] = [
+    [ss, 0],
+    [rspLo, rspHi],
+    [fflags, 0],
+    [wasKernel ? cs & ~3 : cs, mask],
+    [ripLo, ripHi],
+  ];
+  if (err >= 0) words.push([err >>> 0, 0]);
+  words.push([s[11 * 2], s[11 * 2 + 1]], [s[1 * 2], s[1 * 2 + 1]]); // R11, RCX
+  if (!wasKernel) toggleGuestMode(v);
+  let spLo = wasKernel ? rspLo >>> 0 : v.kernelSpLo >>> 0;
+  let spHi = wasKernel ? rspHi : v.kernelSpHi;
+  spLo = (spLo & ~15) >>> 0;
+  const bytes = words.length * 8;
+  for (let i = 0; i < words.length; i++) {
+    const at = (words.length - 1 - i) * 8;
+    frameDv.setUint32(at, words[i][0] >>> 0, true);
+    frameDv.setUint32(at + 4, words[i][1] >>> 0, true);
+  }
+  let newLo = spLo - bytes;
+  if (newLo < 0) {
+    newLo += 4294967296;
+    spHi = (spHi - 1) | 0;
+  }
+  const h = spHi >>> 0;
+  if ((h >= 0xffff8000 && h < 0xffff8800) || v.cpu.writeGuest(newLo | 0, spHi, frameBuf.subarray(0, bytes), false) !== 0) {
+    d.crash(`${what}: cannot write the bounce frame on the guest kernel stack at 0x${u64(spLo, spHi).toString(16)}`);
+    return false;
+  }
+  s[S.CPL] = 3;
+  cpu.loadSegmentRaw(S.SEG_CS, FLAT_KERNEL_CS64, 0, -1, 0xa0fb);
+  cpu.loadSegmentRaw(S.SEG_SS, FLAT_KERNEL_SS64, 0, -1, 0xc0f3);
+  s[S.REG_ESP * 2] = newLo | 0;
+  s[S.REG_ESP * 2 + 1] = spHi | 0;
+  s[S.RIP_LO] = tLo | 0;
+  s[S.RIP_HI] = tHi | 0;
+  cpu.setEflags(rflags & ~(F_BOUNCE_CLEAR | S.F_AC));
+  if (maskEvents) v.upcallMask = 1;
+  cpu.updateMode();
+  return true;
+}
+
+/** Bounces an exception or software interrupt through the guest's trap table (N3). */
+export function bounceTrap(v: Vcpu, vector: number, err: number): boolean {
+  const lo = v.trapLo[vector];
+  const hi = v.trapHi[vector];
+  const d = v.domain;
+  const what = `vector ${vector}`;
+  if ((lo === 0 && hi === 0) || (d.is32 && (v.trapCs[vector] & 0xfffc) === 0)) {
+    const rip = u64(v.s[S.RIP_LO], v.s[S.RIP_HI]);
+    d.crash(
+      `Unhandled: vec ${vector}${err >= 0 ? ` error 0x${err.toString(16)}` : ""} at rip 0x${rip.toString(16)}` +
+        (vector === 14 ? ` cr2 0x${u64(v.cr2Lo, v.cr2Hi).toString(16)}` : "") +
+        " (no handler in the trap table)",
+    );
+    return false;
+  }
+  const mask = (v.trapFlags[vector] & TI_MASK_EVENTS) !== 0;
+  return d.is64 ? bounce64(v, err, lo, hi, mask, what) : bounce32(v, err, v.trapCs[vector], lo, mask, what);
+}
+
+/** Bounces to a callback (event, syscall...) with no error code. */
+export function bounceCallback(v: Vcpu, cb: Callback, maskEvents: boolean, what: string): boolean {
+  return v.domain.is64 ? bounce64(v, -1, cb.lo, cb.hi, maskEvents, what) : bounce32(v, -1, cb.cs, cb.lo, maskEvents, what);
+}
+
+/** Delivers pending events if the guest can take them now (E2 in events.ts). */
+export function checkUpcall(v: Vcpu): void {
+  if (v.upcallPending === 0 || v.upcallMask !== 0) return;
+  const cb = v.eventCallback;
+  if (cb.lo === 0 && cb.hi === 0) return; // no callback: the guest polls
+  bounceCallback(v, cb, true, "event callback");
+}
+
+/** Injects an exception into the guest (from emulation paths). */
+export function injectException(v: Vcpu, vector: number, err = -1): boolean {
+  if (err < 0 && ((HAS_ERROR >>> vector) & 1) !== 0) err = 0;
+  return bounceTrap(v, vector, err);
+}
+
+// ------------------------------------------------------------------ exits
+
+/** A software interrupt (INT n) from the guest (xen-pv-abi.md §5.4, pitfall 14). */
+function softInt(v: Vcpu, vector: number, len: number): void {
+  const d = v.domain;
+  if (vector === 0x82 && d.is32 && v.cpu.cpl === 1) {
+    ripAdvance(v, len);
+    hypercall(v);
+    return;
+  }
+  const dpl = v.trapFlags[vector] & TI_DPL_MASK;
+  const ring = v.inKernel() ? 1 : 3;
+  const handled = (v.trapLo[vector] | v.trapHi[vector]) !== 0;
+  if (handled && dpl >= ring) {
+    ripAdvance(v, len);
+    bounceTrap(v, vector, -1);
+  } else {
+    bounceTrap(v, 13, (vector << 3) | 2);
+  }
+}
+
+function hypercall(v: Vcpu): void {
+  const s = v.s;
+  v.hypercalls++;
+  if (v.domain.is64) {
+    dispatchHypercall(v, s[0] >>> 0, s[0 + 1] >>> 0, [
+      [s[7 * 2] >>> 0, s[7 * 2 + 1] >>> 0], // RDI
+      [s[6 * 2] >>> 0, s[6 * 2 + 1] >>> 0], // RSI
+      [s[2 * 2] >>> 0, s[2 * 2 + 1] >>> 0], // RDX
+      [s[10 * 2] >>> 0, s[10 * 2 + 1] >>> 0], // R10
+      [s[8 * 2] >>> 0, s[8 * 2 + 1] >>> 0], // R8
+    ]);
+  } else {
+    dispatchHypercall(v, s[0] >>> 0, 0, [
+      [s[3 * 2] >>> 0, 0], // EBX
+      [s[1 * 2] >>> 0, 0], // ECX
+      [s[2 * 2] >>> 0, 0], // EDX
+      [s[6 * 2] >>> 0, 0], // ESI
+      [s[7 * 2] >>> 0, 0], // EDI
+    ]);
+  }
+}
+
+function syscallExit(v: Vcpu, len: number): void {
+  const s = v.s;
+  const d = v.domain;
+  // What the SYSCALL instruction itself does: RCX = next RIP, R11 = RFLAGS.
+  ripAdvance(v, len);
+  const flags = v.cpu.getEflags();
+  if (d.is64 && v.kernelMode) {
+    s[1 * 2] = s[S.RIP_LO];
+    s[1 * 2 + 1] = s[S.RIP_HI];
+    s[11 * 2] = flags | 0;
+    s[11 * 2 + 1] = 0;
+    hypercall(v);
+    return;
+  }
+  s[1 * 2] = s[S.RIP_LO];
+  s[1 * 2 + 1] = s[S.RIP_HI];
+  s[11 * 2] = flags | 0;
+  s[11 * 2 + 1] = 0;
+  const compatUser = !v.cpu.code64;
+  const cb = compatUser ? v.syscall32Callback : v.syscallCallback;
+  if (cb.lo === 0 && cb.hi === 0) {
+    // No callback: #UD at the SYSCALL instruction.
+    ripAdvance(v, -len);
+    bounceTrap(v, 6, -1);
+    return;
+  }
+  v.cpu.setEflags(flags & ~S.F_DF);
+  bounceCallback(v, cb, v.syscallDisablesEvents, "syscall callback");
+}
+
+/** Exception exit (xen-pv-abi.md §5.4, §5.6). */
+function exception(v: Vcpu, vector: number, err: number, hasErr: boolean, len: number): void {
+  const d = v.domain;
+  const cpu = v.cpu;
+  switch (vector) {
+    case 13:
+      if (hasErr && err === 0 && emulatePrivOp(v)) return;
+      break;
+    case 6:
+      if (forcedCpuid(v)) return;
+      break;
+    case 7:
+      v.virtualTs = false;
+      v.syncTs();
+      break;
+    case 14: {
+      v.cr2Lo = cpu.exitInfo.addressLo;
+      v.cr2Hi = d.is64 ? cpu.exitInfo.addressHi : 0;
+      if (ptwrEmulate(v, err)) return;
+      if (d.is64) err = (err & ~4) | (v.kernelMode ? 0 : 4);
+      const vi = v.vcpuInfo + (d.is64 ? 16 : 8);
+      const dvm = new DataView(d.xen.memory.u8.buffer);
+      dvm.setUint32(vi, v.cr2Lo >>> 0, true);
+      if (d.is64) dvm.setUint32(vi + 4, v.cr2Hi >>> 0, true);
+      break;
+    }
+    default:
+      break;
+  }
+  // Software exceptions (INT3, INTO, INT1) exit at the instruction: deliver after it.
+  if (len > 0) ripAdvance(v, len);
+  bounceTrap(v, vector, hasErr ? err : -1);
+}
+
+/** Handles one exit of the processor. */
+export function handleExit(v: Vcpu, code: number): void {
+  const cpu = v.cpu;
+  const info = cpu.exitInfo;
+  switch (code) {
+    case EXIT_BUDGET:
+    case EXIT_REQUESTED:
+      return;
+    case EXIT_EXCEPTION:
+      exception(v, info.vector, info.errorCode, info.hasErrorCode, info.instructionLength);
+      return;
+    case EXIT_SOFTWARE_INT:
+      softInt(v, info.qualification & 0xff, info.instructionLength);
+      return;
+    case EXIT_SYSCALL:
+      syscallExit(v, info.instructionLength);
+      return;
+    case EXIT_TRIPLE_FAULT:
+      v.domain.crash(`triple fault at rip 0x${u64(v.s[S.RIP_LO], v.s[S.RIP_HI]).toString(16)}`);
+      return;
+    case EXIT_INTERNAL:
+      v.domain.crash(`internal emulator error: ${info.message.split("\n")[0]}`);
+      v.domain.xen.log(info.message);
+      return;
+    case EXIT_HLT:
+      v.domain.crash("HLT executed with CPL 0 (impossible for a PV guest)");
+      return;
+    default:
+      v.domain.crash(`unexpected exit ${EXIT_NAMES[code] ?? code}`);
+  }
+}
+
+/**
+ * Runs vCPU v for up to `budget` instructions: delivers pending events, runs the processor,
+ * handles its exits, until the budget is spent, the vCPU blocks or yields, or the domain
+ * stops running (N4).
+ */
+export function runVcpu(v: Vcpu, budget: number): void {
+  const cpu = v.cpu;
+  const d = v.domain;
+  const end = cpu.retired + budget;
+  const sched = d.xen.scheduler;
+  try {
+    while (d.state === "running" && v.online && !v.blocked) {
+      checkUpcall(v);
+      if (d.state !== "running") break;
+      const left = end - cpu.retired;
+      if (left <= 0) break;
+      const code = cpu.run(left);
+      v.exits++;
+      handleExit(v, code);
+      if (sched.yieldRequested) break;
+      if (code === EXIT_REQUESTED) break;
+    }
+  } catch (e) {
+    const msg = e instanceof Error ? `${e.message}\n${e.stack}` : String(e);
+    d.xen.log(msg);
+    d.crash(`hypervisor error while handling the guest: ${msg.split("\n")[0]}`);
+  }
+}
+
+// ------------------------------------------------------------------ emulation
+
+const insn = new Uint8Array(16);
+
+/** Reads up to 16 instruction bytes at CS:RIP; returns how many could be read. */
+function fetchInsn(v: Vcpu): number {
+  const s = v.s;
+  const cpu = v.cpu;
+  let lo: number;
+  let hi = 0;
+  if (cpu.code64) {
+    lo = s[S.RIP_LO];
+    hi = s[S.RIP_HI];
+  } else lo = (s[S.RIP_LO] + cpu.segBase[S.SEG_CS]) | 0;
+  for (let n = 16; n > 0; n--) {
+    if (cpu.readGuest(lo, hi, insn.subarray(0, n), false) === 0) return n;
+  }
+  return 0;
+}
+
+/** `ud2; .ascii "xen"; cpuid` (0F 0B 78 65 6E 0F A2): emulate CPUID, RIP += 7. */
+function forcedCpuid(v: Vcpu): boolean {
+  const n = fetchInsn(v);
+  if (n < 7) return false;
+  if (insn[0] !== 0x0f || insn[1] !== 0x0b || insn[2] !== 0x78 || insn[3] !== 0x65 || insn[4] !== 0x6e) return false;
+  if (insn[5] !== 0x0f || insn[6] !== 0xa2) return false;
+  v.cpu.sys.cpuid(v.s[0], v.s[1 * 2]);
+  ripAdvance(v, 7);
+  return true;
+}
+
+/** Virtual IOPL check (Xen's iopl_ok): kernel mode counts as ring 1, user as ring 3. */
+function ioplOk(v: Vcpu): boolean {
+  const ring = v.inKernel() ? 1 : 3;
+  return ring <= v.iopl;
+}
+
+/** The CR3 value the guest sees (xen_pfn_to_cr3; compat: extended format). */
+function guestCr3(v: Vcpu): [number, number] {
+  const mfn = v.domain.is64 && !v.kernelMode ? v.guestTableUser : v.guestTable;
+  if (v.domain.is64) return [(mfn << 12) >>> 0, mfn >>> 20];
+  return [((mfn << 12) | (mfn >>> 20)) >>> 0, 0];
+}
+
+const MSR_EFER = 0xc0000080;
+const MSR_FS_BASE = 0xc0000100;
+const MSR_GS_BASE = 0xc0000101;
+const MSR_SHADOW_GS_BASE = 0xc0000102;
+const MSR_PAT = 0x277;
+const MSR_TSC = 0x10;
+const MSR_MISC_ENABLE = 0x1a0;
+const MSR_APIC_BASE = 0x1b;
+
+function rdmsr(v: Vcpu, msr: number): [number, number] | null {
+  const s = v.s;
+  const is64 = v.domain.is64;
+  switch (msr) {
+    case MSR_EFER:
+      return [(S.EFER_SCE | S.EFER_LME | S.EFER_LMA | S.EFER_NXE) >>> 0, 0];
+    case MSR_FS_BASE:
+      return is64 ? [s[S.segWord(S.SEG_FS, S.SEG_BASE_LO)] >>> 0, s[S.segWord(S.SEG_FS, S.SEG_BASE_HI)] >>> 0] : null;
+    case MSR_GS_BASE:
+      return is64 ? [s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)] >>> 0, s[S.segWord(S.SEG_GS, S.SEG_BASE_HI)] >>> 0] : null;
+    case MSR_SHADOW_GS_BASE:
+      return is64 ? [s[S.MSR_KGSBASE_LO] >>> 0, s[S.MSR_KGSBASE_HI] >>> 0] : null;
+    case MSR_PAT:
+      return [0x00070406, 0x00000501];
+    case MSR_TSC: {
+      const t = v.domain.xen.tscFor(v);
+      return [t % 4294967296 >>> 0, Math.floor(t / 4294967296) >>> 0];
+    }
+    case MSR_MISC_ENABLE:
+      return [1 << 0 | 1 << 11 | 1 << 12, 0]; // fast strings, BTS and PEBS unavailable
+    case MSR_APIC_BASE:
+      return [0xfee00900 >>> 0, 0];
+    default:
+      return null;
+  }
+}
+
+function wrmsr(v: Vcpu, msr: number, lo: number, hi: number): boolean {
+  const s = v.s;
+  const is64 = v.domain.is64;
+  const canonical = ((hi + 0x8000) & 0xffff0000) === 0;
+  switch (msr) {
+    case MSR_FS_BASE:
+      if (!is64 || !canonical) return false;
+      s[S.segWord(S.SEG_FS, S.SEG_BASE_LO)] = lo | 0;
+      s[S.segWord(S.SEG_FS, S.SEG_BASE_HI)] = hi | 0;
+      v.cpu.segmentChanged(S.SEG_FS);
+      return true;
+    case MSR_GS_BASE:
+      if (!is64 || !canonical) return false;
+      s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)] = lo | 0;
+      s[S.segWord(S.SEG_GS, S.SEG_BASE_HI)] = hi | 0;
+      v.cpu.segmentChanged(S.SEG_GS);
+      return true;
+    case MSR_SHADOW_GS_BASE:
+      if (!is64 || !canonical) return false;
+      s[S.MSR_KGSBASE_LO] = lo | 0;
+      s[S.MSR_KGSBASE_HI] = hi | 0;
+      return true;
+    case MSR_EFER: {
+      const cur = rdmsr(v, MSR_EFER)!;
+      return (lo >>> 0) === cur[0] && hi === 0;
+    }
+    case MSR_PAT:
+    case MSR_MISC_ENABLE:
+      return true; // writes ignored, as Xen does for PV
+    default:
+      return false;
+  }
+}
+
+/**
+ * Privileged-instruction emulation after #GP(0) (xen-pv-abi.md §5.6). Returns true when the
+ * instruction was emulated (RIP advanced), false to bounce the #GP to the guest.
+ */
+export function emulatePrivOp(v: Vcpu): boolean {
+  const n = fetchInsn(v);
+  if (n === 0) return false;
+  const cpu = v.cpu;
+  const s = v.s;
+  const code64 = cpu.code64;
+  let i = 0;
+  let opsize16 = false;
+  let rep = false;
+  let rex = 0;
+  for (; i < n; i++) {
+    const b = insn[i];
+    if (b === 0x66) opsize16 = true;
+    else if (b === 0xf3 || b === 0xf2) rep = true;
+    else if (b === 0x2e || b === 0x36 || b === 0x3e || b === 0x26 || b === 0x64 || b === 0x65 || b === 0x67) continue;
+    else break;
+  }
+  if (code64 && i < n && (insn[i] & 0xf0) === 0x40) rex = insn[i++];
+  if (i >= n) return false;
+  const op = insn[i];
+  const kernel = v.inKernel();
+  const ioSize = opsize16 ? 2 : 4;
+  void rep;
+  // CLI / STI: no-ops when the virtual IOPL allows them (as Xen's priv_op_validate).
+  if (op === 0xfa || op === 0xfb) {
+    if (!ioplOk(v)) return false;
+    ripAdvance(v, i + 1);
+    return true;
+  }
+  // Port I/O: the domain owns no ports: IN reads all ones, OUT is dropped.
+  if (op === 0xe4 || op === 0xe5 || op === 0xec || op === 0xed || op === 0xe6 || op === 0xe7 || op === 0xee || op === 0xef) {
+    if (!ioplOk(v)) return false;
+    const isIn = op === 0xe4 || op === 0xe5 || op === 0xec || op === 0xed;
+    const size = op & 1 ? ioSize : 1;
+    const len = op === 0xe4 || op === 0xe5 || op === 0xe6 || op === 0xe7 ? i + 2 : i + 1;
+    if (isIn) {
+      if (size === 1) s[0] = s[0] | 0xff;
+      else if (size === 2) s[0] = s[0] | 0xffff;
+      else {
+        s[0] = -1;
+        s[1] = 0;
+      }
+    }
+    ripAdvance(v, len);
+    return true;
+  }
+  if (op === 0x6c || op === 0x6d || op === 0x6e || op === 0x6f) {
+    if (!ioplOk(v)) return false;
+    return false; // string port I/O: not emulated yet (bounced as #GP)
+  }
+  if (!kernel) return false;
+  if (op !== 0x0f || i + 1 >= n) return false;
+  const op2 = insn[i + 1];
+  const modrm = insn[i + 2] ?? 0;
+  const reg = ((modrm >> 3) & 7) | (rex & 4 ? 8 : 0);
+  const rm = (modrm & 7) | (rex & 1 ? 8 : 0);
+  switch (op2) {
+    case 0x06: // CLTS
+      v.virtualTs = false;
+      v.syncTs();
+      ripAdvance(v, i + 2);
+      return true;
+    case 0x08: // INVD
+    case 0x09: // WBINVD
+      ripAdvance(v, i + 2);
+      return true;
+    case 0x20: {
+      // MOV r, CRn
+      if ((modrm & 0xc0) !== 0xc0 || i + 2 >= n) return false;
+      let val: [number, number];
+      switch (reg) {
+        case 0:
+          val = [((s[S.CR0] & ~S.CR0_TS) | (v.virtualTs ? S.CR0_TS : 0)) >>> 0, 0];
+          break;
+        case 2:
+          val = [v.cr2Lo >>> 0, v.cr2Hi >>> 0];
+          break;
+        case 3:
+          val = guestCr3(v);
+          break;
+        case 4:
+          val = [v.virtualCr4 >>> 0, 0];
+          break;
+        default:
+          return false;
+      }
+      setReg(v, rm, val[0], code64 ? val[1] : 0);
+      ripAdvance(v, i + 3);
+      return true;
+    }
+    case 0x22: {
+      // MOV CRn, r
+      if ((modrm & 0xc0) !== 0xc0 || i + 2 >= n) return false;
+      const lo = s[rm * 2] >>> 0;
+      const hi = code64 ? s[rm * 2 + 1] >>> 0 : 0;
+      switch (reg) {
+        case 0: {
+          const cur = ((s[S.CR0] & ~S.CR0_TS) | (v.virtualTs ? S.CR0_TS : 0)) >>> 0;
+          if (((lo ^ cur) & ~S.CR0_TS) !== 0) return false; // unmodifiable CR0 flags
+          v.virtualTs = (lo & S.CR0_TS) !== 0;
+          v.syncTs();
+          break;
+        }
+        case 2:
+          v.cr2Lo = lo;
+          v.cr2Hi = hi;
+          break;
+        case 3: {
+          const mfn = v.domain.is64 ? (lo >>> 12) | (hi << 20) : (lo >>> 12) | ((lo & 0xfff) << 20);
+          if (newBaseptr(v, mfn) !== 0) return false;
+          break;
+        }
+        case 4:
+          v.virtualCr4 = lo;
+          break;
+        default:
+          return false;
+      }
+      ripAdvance(v, i + 3);
+      return true;
+    }
+    case 0x21: // MOV r, DRn
+    case 0x23: {
+      // MOV DRn, r
+      if ((modrm & 0xc0) !== 0xc0 || i + 2 >= n) return false;
+      const dr = reg & 7;
+      if (op2 === 0x21) setReg(v, rm, v.debugRegs[dr] >>> 0, 0);
+      else v.debugRegs[dr] = s[rm * 2] >>> 0;
+      ripAdvance(v, i + 3);
+      return true;
+    }
+    case 0x30: {
+      // WRMSR
+      if (!wrmsr(v, s[1 * 2] >>> 0, s[0] >>> 0, s[2 * 2] >>> 0)) return false;
+      ripAdvance(v, i + 2);
+      return true;
+    }
+    case 0x32: {
+      // RDMSR
+      const r = rdmsr(v, s[1 * 2] >>> 0);
+      if (!r) return false;
+      setReg(v, 0, r[0], 0);
+      setReg(v, 2, r[1], 0);
+      ripAdvance(v, i + 2);
+      return true;
+    }
+    default:
+      return false;
+  }
+}

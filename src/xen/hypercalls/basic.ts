@@ -1,0 +1,659 @@
+// Hypercalls about the vCPU and the domain: traps, callbacks, stacks, FPU, scheduling, time,
+// console, version, vm_assist, iret, vcpu_op, segment bases.
+
+import * as S from "../../x86/state.ts";
+import { loadSegment, toggleGuestMode } from "../entry.ts";
+import { shutdownReasonName } from "../domain.ts";
+import {
+  CALLBACKF_mask_events,
+  CALLBACKOP_register,
+  CALLBACKOP_unregister,
+  CALLBACKTYPE_event,
+  CALLBACKTYPE_failsafe,
+  CALLBACKTYPE_nmi,
+  CALLBACKTYPE_syscall,
+  CALLBACKTYPE_syscall32,
+  CALLBACKTYPE_sysenter,
+  CONSOLEIO_read,
+  CONSOLEIO_write,
+  DOMID_SELF,
+  E2BIG,
+  EINVAL,
+  ENOENT,
+  ENOSYS,
+  EPERM,
+  ESRCH,
+  ETIME,
+  SCHEDOP_block,
+  SCHEDOP_poll,
+  SCHEDOP_remote_shutdown,
+  SCHEDOP_shutdown,
+  SCHEDOP_shutdown_code,
+  SCHEDOP_watchdog,
+  SCHEDOP_yield,
+  SEGBASE_FS,
+  SEGBASE_GS_KERNEL,
+  SEGBASE_GS_USER,
+  SEGBASE_GS_USER_SEL,
+  VCPU_SSHOTTMR_future,
+  VCPUOP_down,
+  VCPUOP_get_physid,
+  VCPUOP_get_runstate_info,
+  VCPUOP_initialise,
+  VCPUOP_is_up,
+  VCPUOP_register_runstate_memory_area,
+  VCPUOP_register_vcpu_info,
+  VCPUOP_set_periodic_timer,
+  VCPUOP_set_singleshot_timer,
+  VCPUOP_stop_periodic_timer,
+  VCPUOP_stop_singleshot_timer,
+  VCPUOP_up,
+  VGCF_in_syscall,
+  VMASST_CMD_disable,
+  VMASST_CMD_enable,
+  XEN_MAJOR,
+  XEN_MINOR,
+  XENFEAT_gnttab_map_avail_bits,
+  XENFEAT_highmem_assist,
+  XENFEAT_mmu_pt_update_preserve_ad,
+  XENFEAT_pae_pgdir_above_4gb,
+  XENVER_build_id,
+  XENVER_capabilities,
+  XENVER_changeset,
+  XENVER_commandline,
+  XENVER_compile_info,
+  XENVER_extraversion,
+  XENVER_get_features,
+  XENVER_guest_handle,
+  XENVER_pagesize,
+  XENVER_platform_parameters,
+  XENVER_version,
+  HYPERVISOR_COMPAT_VIRT_START,
+  VMASST_TYPE_pae_extended_cr3,
+} from "../public.ts";
+import { RUNSTATE_running } from "../vcpu.ts";
+import { type Call, NO_RESULT } from "./call.ts";
+import { addr } from "../guestmem.ts";
+
+const MAX_CONSOLE_WRITE = 16384;
+
+// ------------------------------------------------------------------ traps and callbacks
+
+/** set_trap_table(trap_info[]): only the listed vectors change; NULL clears all (pitfall 15). */
+export function setTrapTable(c: Call): number {
+  const v = c.v;
+  if (c.isNull(0)) {
+    v.trapCs.fill(0);
+    v.trapFlags.fill(0);
+    v.trapLo.fill(0);
+    v.trapHi.fill(0);
+    return 0;
+  }
+  const size = c.is64 ? 16 : 8;
+  let [lo, hi] = [c.lo(0), c.hi(0)];
+  for (let k = 0; k < 256; k++) {
+    const b = c.mem.bytes(lo, hi, size);
+    const dv = new DataView(b.buffer);
+    const vector = b[0];
+    const flags = b[1];
+    const cs = dv.getUint16(2, true);
+    const aLo = dv.getUint32(c.is64 ? 8 : 4, true);
+    const aHi = c.is64 ? dv.getUint32(12, true) : 0;
+    if (aLo === 0 && aHi === 0) break;
+    const ring = c.is64 ? 3 : 1;
+    v.trapCs[vector] = (cs & 3) === 0 && (cs & 0xfffc) !== 0 ? cs | ring : cs;
+    v.trapFlags[vector] = flags;
+    v.trapLo[vector] = aLo | 0;
+    v.trapHi[vector] = aHi | 0;
+    [lo, hi] = addr(lo, hi, size);
+  }
+  return 0;
+}
+
+/** stack_switch(ss, sp): the kernel stack for user → kernel transitions. */
+export function stackSwitch(c: Call): number {
+  const v = c.v;
+  const ss = c.u(0) & 0xffff;
+  if (c.d.is32) {
+    // Xen's fixup_guest_stack_selector: RPL 0 becomes 1; the stack must be a ring-1 selector.
+    const fixed = (ss & 3) === 0 ? ss | 1 : ss;
+    if ((fixed & 3) !== 1) return -EPERM;
+    v.kernelSs = fixed;
+  } else v.kernelSs = ss;
+  v.kernelSpLo = c.lo(1) | 0;
+  v.kernelSpHi = c.hi(1) | 0;
+  return 0;
+}
+
+function setCb(c: Call, type: number, cs: number, lo: number, hi: number, flags: number): number {
+  const v = c.v;
+  const cb = { cs: (cs & 3) === 0 && (cs & 0xfffc) !== 0 ? cs | 1 : cs, lo: lo | 0, hi: hi | 0 };
+  switch (type) {
+    case CALLBACKTYPE_event:
+      v.eventCallback = cb;
+      return 0;
+    case CALLBACKTYPE_failsafe:
+      v.failsafeCallback = cb;
+      v.failsafeDisablesEvents = (flags & CALLBACKF_mask_events) !== 0;
+      return 0;
+    case CALLBACKTYPE_syscall:
+      if (!c.is64) return -EINVAL;
+      v.syscallCallback = cb;
+      v.syscallDisablesEvents = (flags & CALLBACKF_mask_events) !== 0;
+      return 0;
+    case CALLBACKTYPE_syscall32:
+      v.syscall32Callback = cb;
+      return 0;
+    case CALLBACKTYPE_sysenter:
+      v.sysenterCallback = cb;
+      return 0;
+    case CALLBACKTYPE_nmi:
+      v.nmiCallback = cb;
+      return 0;
+    default:
+      return -EINVAL;
+  }
+}
+
+/** set_callbacks: 32-bit (ev_cs, ev_eip, fs_cs, fs_eip); 64-bit (event, failsafe, syscall). */
+export function setCallbacks(c: Call): number {
+  if (c.is64) {
+    setCb(c, CALLBACKTYPE_event, 0, c.lo(0), c.hi(0), 0);
+    setCb(c, CALLBACKTYPE_failsafe, 0, c.lo(1), c.hi(1), 0);
+    setCb(c, CALLBACKTYPE_syscall, 0, c.lo(2), c.hi(2), 0);
+    return 0;
+  }
+  setCb(c, CALLBACKTYPE_event, c.u(0), c.u(1), 0, 0);
+  setCb(c, CALLBACKTYPE_failsafe, c.u(2), c.u(3), 0, 0);
+  return 0;
+}
+
+/** callback_op(register|unregister, {u16 type, u16 flags, address}). */
+export function callbackOp(c: Call): number {
+  const cmd = c.u(0);
+  if (cmd === CALLBACKOP_register) {
+    const b = c.mem.bytes(c.lo(1), c.hi(1), c.is64 ? 16 : 12);
+    const dv = new DataView(b.buffer);
+    const type = dv.getUint16(0, true);
+    const flags = dv.getUint16(2, true);
+    if (c.is64) return setCb(c, type, 0, dv.getUint32(8, true), dv.getUint32(12, true), flags);
+    return setCb(c, type, dv.getUint32(4, true), dv.getUint32(8, true), 0, flags);
+  }
+  if (cmd === CALLBACKOP_unregister) {
+    const type = c.mem.u16(c.lo(1), c.hi(1));
+    if (type === CALLBACKTYPE_event || type === CALLBACKTYPE_failsafe) return -EINVAL;
+    return setCb(c, type, 0, 0, 0, 0);
+  }
+  return -ENOSYS;
+}
+
+/** nmi_op(register 0 | unregister 1, address). */
+export function nmiOp(c: Call): number {
+  const cmd = c.u(0);
+  if (cmd === 0) {
+    if (c.v.id !== 0) return -EINVAL;
+    return setCb(c, CALLBACKTYPE_nmi, 0, c.lo(1), c.hi(1), 0);
+  }
+  if (cmd === 1) return setCb(c, CALLBACKTYPE_nmi, 0, 0, 0, 0);
+  return -ENOSYS;
+}
+
+export function fpuTaskswitch(c: Call): number {
+  c.v.virtualTs = c.u(0) !== 0;
+  c.v.syncTs();
+  return 0;
+}
+
+export function setDebugreg(c: Call): number {
+  const reg = c.u(0);
+  if (reg > 7 || reg === 4 || reg === 5) return -EINVAL;
+  c.v.debugRegs[reg] = c.u(1);
+  return 0;
+}
+export function getDebugreg(c: Call): number {
+  const reg = c.u(0);
+  if (reg > 7 || reg === 4 || reg === 5) return -EINVAL;
+  return c.v.debugRegs[reg] >>> 0;
+}
+
+// ------------------------------------------------------------------ console and version
+
+export function consoleIo(c: Call): number {
+  const cmd = c.u(0);
+  const count = c.u(1);
+  if (cmd === CONSOLEIO_write) {
+    if (count > MAX_CONSOLE_WRITE) return -E2BIG;
+    const b = c.mem.bytes(c.lo(2), c.hi(2), count);
+    c.d.xen.consoleWrite(c.d, new TextDecoder("latin1").decode(b));
+    return 0;
+  }
+  if (cmd === CONSOLEIO_read) {
+    const n = Math.min(count, c.d.consoleIn.length);
+    if (n === 0) return 0;
+    const data = Uint8Array.from(c.d.consoleIn.slice(0, n));
+    c.mem.write(c.lo(2), c.hi(2), data);
+    c.d.consoleIn.splice(0, n);
+    return n;
+  }
+  return -ENOSYS;
+}
+
+function putString(c: Call, text: string, size: number): number {
+  const b = new Uint8Array(size);
+  b.set(new TextEncoder().encode(text).subarray(0, size - 1));
+  c.mem.write(c.lo(1), c.hi(1), b);
+  return 0;
+}
+
+export function xenVersion(c: Call): number {
+  const cmd = c.u(0);
+  switch (cmd) {
+    case XENVER_version:
+      return (XEN_MAJOR << 16) | XEN_MINOR;
+    case XENVER_extraversion:
+      return putString(c, ".0-tsxen", 16);
+    case XENVER_compile_info: {
+      const b = new Uint8Array(64 + 16 + 32 + 32);
+      const enc = new TextEncoder();
+      b.set(enc.encode("tsc"), 0);
+      b.set(enc.encode("tsxen"), 64);
+      b.set(enc.encode("tsxen"), 80);
+      b.set(enc.encode("2024"), 112);
+      c.mem.write(c.lo(1), c.hi(1), b);
+      return 0;
+    }
+    case XENVER_capabilities:
+      return putString(c, "xen-3.0-x86_64 xen-3.0-x86_32p", 1024);
+    case XENVER_changeset:
+      return putString(c, "tsxen", 64);
+    case XENVER_platform_parameters: {
+      if (c.is64) {
+        c.mem.setU64(c.lo(1), c.hi(1), 0, 0xffff8000 | 0);
+      } else c.mem.setU32(c.lo(1), c.hi(1), HYPERVISOR_COMPAT_VIRT_START);
+      return 0;
+    }
+    case XENVER_get_features: {
+      const idx = c.mem.u32(c.lo(1), c.hi(1));
+      let map = 0;
+      if (idx === 0) {
+        map = (1 << XENFEAT_mmu_pt_update_preserve_ad) | (1 << XENFEAT_highmem_assist) | (1 << XENFEAT_gnttab_map_avail_bits);
+        if (c.d.is32 && (c.d.vmAssist & (1 << VMASST_TYPE_pae_extended_cr3)) !== 0) map |= 1 << XENFEAT_pae_pgdir_above_4gb;
+      }
+      const [lo, hi] = addr(c.lo(1), c.hi(1), 4);
+      c.mem.setU32(lo, hi, map);
+      return 0;
+    }
+    case XENVER_pagesize:
+      return 4096;
+    case XENVER_guest_handle:
+      c.mem.write(c.lo(1), c.hi(1), new Uint8Array(16));
+      return 0;
+    case XENVER_commandline:
+      return putString(c, "", 1024);
+    case XENVER_build_id:
+      return -EPERM;
+    default:
+      return -ENOSYS;
+  }
+}
+
+// ------------------------------------------------------------------ vm_assist
+
+/** Types PV guests may enable: 32-bit {0..5}, 64-bit also m2p_strict (32). */
+export function vmAssist(c: Call): number {
+  const cmd = c.u(0);
+  const type = c.u(1);
+  const valid32 = 0x3f;
+  if (cmd !== VMASST_CMD_enable && cmd !== VMASST_CMD_disable) return -ENOSYS;
+  const ok = type < 32 ? ((valid32 >>> type) & 1) !== 0 : c.is64 && type === 32;
+  if (!ok) return -EINVAL;
+  if (type === 32) return 0; // m2p_strict: accepted (our M2P is always strict)
+  if (cmd === VMASST_CMD_enable) c.d.vmAssist |= 1 << type;
+  else c.d.vmAssist &= ~(1 << type);
+  return 0;
+}
+
+// ------------------------------------------------------------------ scheduling
+
+function shutdown(c: Call, reason: number): number {
+  c.d.shutdown(reason, reason === 3 ? "the guest asked for SHUTDOWN_crash" : undefined);
+  return 0;
+}
+
+function yieldNow(c: Call): number {
+  c.d.xen.scheduler.yieldRequested = true;
+  return 0;
+}
+
+function block(c: Call): number {
+  const v = c.v;
+  v.upcallMask = 0; // SCHEDOP_block enables events
+  if (v.upcallPending !== 0) return 0; // already an event: no lost wake-up
+  c.d.xen.scheduler.block(v);
+  return 0;
+}
+
+function poll(c: Call): number {
+  const v = c.v;
+  const is64 = c.is64;
+  const b = c.mem.bytes(c.lo(1), c.hi(1), is64 ? 24 : 16);
+  const dv = new DataView(b.buffer);
+  const pLo = dv.getUint32(0, true);
+  const pHi = is64 ? dv.getUint32(4, true) : 0;
+  const n = dv.getUint32(is64 ? 8 : 4, true);
+  const tLo = dv.getUint32(is64 ? 16 : 8, true);
+  const tHi = dv.getUint32(is64 ? 20 : 12, true);
+  if (n > 128) return -EINVAL;
+  const ports: number[] = [];
+  let [lo, hi] = [pLo, pHi];
+  for (let k = 0; k < n; k++) {
+    const p = c.mem.u32(lo, hi);
+    if (!c.d.evtchn.valid(p)) return -EINVAL;
+    ports.push(p);
+    [lo, hi] = addr(lo, hi, 4);
+  }
+  if (c.d.evtchn.anyPending(ports)) return 0;
+  const timeout = tHi * 4294967296 + tLo;
+  if (timeout !== 0 && timeout <= c.d.xen.clock.now()) return 0;
+  v.pollPorts = ports;
+  v.pollTimeout = timeout === 0 ? -1 : timeout;
+  c.d.xen.scheduler.block(v);
+  return 0;
+}
+
+export function schedOp(c: Call): number {
+  const cmd = c.u(0);
+  switch (cmd) {
+    case SCHEDOP_yield:
+      return yieldNow(c);
+    case SCHEDOP_block:
+      return block(c);
+    case SCHEDOP_shutdown:
+      return shutdown(c, c.mem.u32(c.lo(1), c.hi(1)));
+    case SCHEDOP_poll:
+      return poll(c);
+    case SCHEDOP_remote_shutdown: {
+      const b = c.mem.bytes(c.lo(1), c.hi(1), 8);
+      const dv = new DataView(b.buffer);
+      const domid = dv.getUint16(0, true);
+      const reason = dv.getUint32(4, true);
+      const target = domid === DOMID_SELF ? c.d : c.d.xen.domains.get(domid);
+      if (!target) return -ESRCH;
+      if (target !== c.d) return -EPERM; // only the control domain may shut others down
+      target.shutdown(reason);
+      return 0;
+    }
+    case SCHEDOP_shutdown_code:
+      c.d.xen.log(`domain ${c.d.id}: shutdown code ${shutdownReasonName(c.mem.u32(c.lo(1), c.hi(1)))}`);
+      return 0;
+    case SCHEDOP_watchdog:
+      return -ENOSYS;
+    default:
+      return -ENOSYS;
+  }
+}
+
+/** sched_op_compat(cmd, arg): like sched_op but SCHEDOP_shutdown's reason is by value. */
+export function schedOpCompat(c: Call): number {
+  const cmd = c.u(0);
+  switch (cmd) {
+    case SCHEDOP_yield:
+      return yieldNow(c);
+    case SCHEDOP_block:
+      return block(c);
+    case SCHEDOP_shutdown:
+      return shutdown(c, c.u(1) & 0xff); // Xen keeps (u8)arg (pitfall 18)
+    default:
+      return -ENOSYS;
+  }
+}
+
+// ------------------------------------------------------------------ time
+
+/** set_timer_op(abs_ns): one-shot timer; 0 cancels. 32-bit: (lo, hi). */
+export function setTimerOp(c: Call): number {
+  const lo = c.lo(0);
+  const hi = c.is64 ? c.hi(0) : c.u(1);
+  const t = hi * 4294967296 + lo;
+  if (hi >= 0x80000000) {
+    // A negative deadline (Linux's "far future" trick sets the top bit): treat as far future.
+    c.v.singleshot = -1;
+    return 0;
+  }
+  c.v.singleshot = t === 0 ? -1 : t;
+  return 0;
+}
+
+// ------------------------------------------------------------------ vcpu_op
+
+export function vcpuOp(c: Call): number {
+  const cmd = c.u(0);
+  const id = c.u(1);
+  const target = c.d.vcpus[id];
+  if (!target) return -ENOENT;
+  const now = c.d.xen.clock.now();
+  switch (cmd) {
+    case VCPUOP_is_up:
+      return target.online ? 1 : 0;
+    case VCPUOP_up:
+      if (!target.online && target.guestTable === 0) return -EINVAL;
+      target.online = true;
+      return 0;
+    case VCPUOP_down:
+      target.online = false;
+      if (target === c.v) c.d.xen.scheduler.yieldRequested = true;
+      return 0;
+    case VCPUOP_initialise:
+      return -ENOSYS;
+    case VCPUOP_get_runstate_info: {
+      const b = new Uint8Array(c.is64 ? 48 : 44);
+      const dv = new DataView(b.buffer);
+      dv.setUint32(0, target === c.v ? RUNSTATE_running : target.runstate, true);
+      const at = c.is64 ? 8 : 4;
+      dv.setUint32(at, now % 4294967296 >>> 0, true);
+      dv.setUint32(at + 4, Math.floor(now / 4294967296), true);
+      c.mem.write(c.lo(2), c.hi(2), b);
+      return 0;
+    }
+    case VCPUOP_register_runstate_memory_area: {
+      // {u64 addr} — write the current runstate there (xen-pv-abi.md §7.6).
+      const [aLo, aHi] = c.mem.u64(c.lo(2), c.hi(2));
+      target.runstateAreaLo = aLo;
+      target.runstateAreaHi = c.is64 ? aHi : 0;
+      if (aLo !== 0 || aHi !== 0) {
+        const b = new Uint8Array(c.is64 ? 48 : 44);
+        const dv = new DataView(b.buffer);
+        dv.setUint32(0, target === c.v ? RUNSTATE_running : target.runstate, true);
+        const at = c.is64 ? 8 : 4;
+        dv.setUint32(at, now % 4294967296 >>> 0, true);
+        dv.setUint32(at + 4, Math.floor(now / 4294967296), true);
+        c.mem.write(aLo, c.is64 ? aHi : 0, b);
+      }
+      return 0;
+    }
+    case VCPUOP_set_periodic_timer: {
+      const [plo, phi] = c.mem.u64(c.lo(2), c.hi(2));
+      const period = phi * 4294967296 + plo;
+      if (period < 1_000_000) return -EINVAL; // Xen's minimum: 1 ms
+      target.periodPeriod = period;
+      target.periodNext = now + period;
+      return 0;
+    }
+    case VCPUOP_stop_periodic_timer:
+      target.periodPeriod = 0;
+      target.periodNext = -1;
+      return 0;
+    case VCPUOP_set_singleshot_timer: {
+      if (target !== c.v) return -EINVAL;
+      const b = c.mem.bytes(c.lo(2), c.hi(2), 12);
+      const dv = new DataView(b.buffer);
+      const t = dv.getUint32(4, true) * 4294967296 + dv.getUint32(0, true);
+      const flags = dv.getUint32(8, true);
+      if ((flags & VCPU_SSHOTTMR_future) !== 0 && t < now) return -ETIME;
+      target.singleshot = t;
+      return 0;
+    }
+    case VCPUOP_stop_singleshot_timer:
+      if (target !== c.v) return -EINVAL;
+      target.singleshot = -1;
+      return 0;
+    case VCPUOP_register_vcpu_info:
+      return -ENOSYS;
+    case VCPUOP_get_physid:
+      return -EINVAL;
+    default:
+      return -ENOSYS;
+  }
+}
+
+// ------------------------------------------------------------------ segment bases
+
+export function setSegmentBase(c: Call): number {
+  const v = c.v;
+  const s = v.s;
+  const which = c.u(0);
+  const lo = c.lo(1) | 0;
+  const hi = c.hi(1) | 0;
+  if (((hi + 0x8000) & 0xffff0000) !== 0 && which !== SEGBASE_GS_USER_SEL) return -EINVAL;
+  switch (which) {
+    case SEGBASE_FS:
+      s[S.segWord(S.SEG_FS, S.SEG_BASE_LO)] = lo;
+      s[S.segWord(S.SEG_FS, S.SEG_BASE_HI)] = hi;
+      v.cpu.segmentChanged(S.SEG_FS);
+      return 0;
+    case SEGBASE_GS_USER:
+      s[S.MSR_KGSBASE_LO] = lo;
+      s[S.MSR_KGSBASE_HI] = hi;
+      return 0;
+    case SEGBASE_GS_KERNEL:
+      s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)] = lo;
+      s[S.segWord(S.SEG_GS, S.SEG_BASE_HI)] = hi;
+      v.cpu.segmentChanged(S.SEG_GS);
+      return 0;
+    case SEGBASE_GS_USER_SEL: {
+      // swapgs; mov %gs, sel; swapgs: GS gets the selector, the user base its descriptor's.
+      const kLo = s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)];
+      const kHi = s[S.segWord(S.SEG_GS, S.SEG_BASE_HI)];
+      if (!loadSegment(v, S.SEG_GS, c.u(1) & 0xffff, 3)) {
+        if (!loadSegment(v, S.SEG_GS, 0, 3)) return -EINVAL;
+      }
+      s[S.MSR_KGSBASE_LO] = s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)];
+      s[S.MSR_KGSBASE_HI] = 0;
+      s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)] = kLo;
+      s[S.segWord(S.SEG_GS, S.SEG_BASE_HI)] = kHi;
+      v.cpu.segmentChanged(S.SEG_GS);
+      return 0;
+    }
+    default:
+      return -EINVAL;
+  }
+}
+
+// ------------------------------------------------------------------ iret
+
+/**
+ * HYPERVISOR_iret. 64-bit: {rax, r11, rcx, flags, rip, cs, rflags, rsp, ss} at RSP
+ * (xen-pv-abi.md §5.3). 32-bit (compat): {eax, eip, cs, eflags, [esp, ss]} at ESP.
+ */
+export function iret(c: Call): number {
+  const v = c.v;
+  const s = v.s;
+  const d = c.d;
+  const cpu = v.cpu;
+  const spLo = s[S.REG_ESP * 2] >>> 0;
+  const spHi = d.is64 ? s[S.REG_ESP * 2 + 1] >>> 0 : 0;
+  if (d.is64) {
+    let b: Uint8Array;
+    try {
+      b = c.mem.bytes(spLo, spHi, 72);
+    } catch {
+      d.crash("iret: cannot read the iret frame");
+      return NO_RESULT;
+    }
+    const dv = new DataView(b.buffer);
+    const q = (i: number): [number, number] => [dv.getUint32(i * 8, true), dv.getUint32(i * 8 + 4, true)];
+    const [raxLo, raxHi] = q(0);
+    const [r11Lo, r11Hi] = q(1);
+    const [rcxLo, rcxHi] = q(2);
+    const [flags] = q(3);
+    const [ripLo, ripHi] = q(4);
+    const [cs] = q(5);
+    const [rfl] = q(6);
+    const [rspLo, rspHi] = q(7);
+    const [ss] = q(8);
+    const toUser = (cs & 3) === 3;
+    if (toUser && v.kernelMode) {
+      if (v.guestTableUser === 0) {
+        d.crash("iret to user mode without a user page table");
+        return NO_RESULT;
+      }
+      toggleGuestMode(v);
+    }
+    const csSel = (cs | 3) & 0xffff;
+    const ssSel = (ss | 3) & 0xffff;
+    if ((flags & VGCF_in_syscall) === 0) {
+      s[11 * 2] = r11Lo | 0;
+      s[11 * 2 + 1] = r11Hi | 0;
+      s[1 * 2] = rcxLo | 0;
+      s[1 * 2 + 1] = rcxHi | 0;
+    }
+    s[S.CPL] = 3;
+    if (!loadSegment(v, S.SEG_CS, csSel, 3) || !loadSegment(v, S.SEG_SS, ssSel, 3)) {
+      d.crash(`iret: bad selectors cs 0x${csSel.toString(16)} ss 0x${ssSel.toString(16)}`);
+      return NO_RESULT;
+    }
+    s[S.RIP_LO] = ripLo | 0;
+    s[S.RIP_HI] = ripHi | 0;
+    s[S.REG_ESP * 2] = rspLo | 0;
+    s[S.REG_ESP * 2 + 1] = rspHi | 0;
+    s[0] = raxLo | 0;
+    s[1] = raxHi | 0;
+    cpu.setEflags(((rfl & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0);
+    v.upcallMask = (rfl & S.F_IF) === 0 ? 1 : 0;
+    cpu.updateMode();
+    return NO_RESULT;
+  }
+  // compat
+  let b: Uint8Array;
+  try {
+    b = c.mem.bytes(spLo, 0, 24);
+  } catch {
+    try {
+      b = new Uint8Array(24);
+      b.set(c.mem.bytes(spLo, 0, 16));
+    } catch {
+      d.crash("iret: cannot read the iret frame");
+      return NO_RESULT;
+    }
+  }
+  const dv = new DataView(b.buffer);
+  const eax = dv.getUint32(0, true);
+  const eip = dv.getUint32(4, true);
+  const cs = dv.getUint32(8, true) & 0xffff;
+  const eflags = dv.getUint32(12, true);
+  const rpl = (cs & 3) === 0 ? 1 : cs & 3;
+  if (rpl === 3) {
+    const esp = dv.getUint32(16, true);
+    const ss = dv.getUint32(20, true) & 0xffff;
+    s[S.CPL] = 3;
+    if (!loadSegment(v, S.SEG_CS, cs | 3, 3) || !loadSegment(v, S.SEG_SS, ss, 3)) {
+      d.crash(`iret: bad user selectors cs 0x${cs.toString(16)} ss 0x${ss.toString(16)}`);
+      return NO_RESULT;
+    }
+    s[S.REG_ESP * 2] = esp | 0;
+  } else {
+    s[S.CPL] = 1;
+    if (!loadSegment(v, S.SEG_CS, (cs & ~3) | 1, 1)) {
+      d.crash(`iret: bad code selector 0x${cs.toString(16)}`);
+      return NO_RESULT;
+    }
+    s[S.REG_ESP * 2] = (spLo + 16) | 0;
+  }
+  s[S.RIP_LO] = eip | 0;
+  s[S.RIP_HI] = 0;
+  s[0] = eax | 0;
+  cpu.setEflags(((eflags & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0);
+  v.upcallMask = (eflags & S.F_IF) === 0 ? 1 : 0;
+  cpu.updateMode();
+  return NO_RESULT;
+}

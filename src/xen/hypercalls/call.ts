@@ -1,0 +1,50 @@
+// What a hypercall handler gets: the calling vCPU, its domain, guest memory, the arguments.
+
+import type { Domain } from "../domain.ts";
+import { GuestMem } from "../guestmem.ts";
+import type { Vcpu } from "../vcpu.ts";
+
+/** A handler's return value that means "registers already set; write no result". */
+export const NO_RESULT = 2 ** 40;
+
+export class Call {
+  readonly v: Vcpu;
+  readonly d: Domain;
+  readonly mem: GuestMem;
+  /** Arguments as [lo, hi] words (hi = 0 for 32-bit guests). */
+  args: [number, number][] = [];
+  /** True inside a multicall. */
+  inMulticall = false;
+
+  constructor(v: Vcpu) {
+    this.v = v;
+    this.d = v.domain;
+    this.mem = new GuestMem(v);
+  }
+
+  /** Argument i as an unsigned 32-bit number. */
+  u(i: number): number {
+    return this.args[i][0] >>> 0;
+  }
+  /** Argument i as a signed int (C `int`). */
+  i(i: number): number {
+    return this.args[i][0] | 0;
+  }
+  lo(i: number): number {
+    return this.args[i][0] >>> 0;
+  }
+  hi(i: number): number {
+    return this.args[i][1] >>> 0;
+  }
+  /** Argument i is a NULL pointer. */
+  isNull(i: number): boolean {
+    return this.args[i][0] === 0 && this.args[i][1] === 0;
+  }
+  get is64(): boolean {
+    return this.d.is64;
+  }
+  /** Bytes of a guest `unsigned long`. */
+  get ulongBytes(): number {
+    return this.d.is64 ? 8 : 4;
+  }
+}

@@ -1,0 +1,246 @@
+// Event-channel, grant-table and physdev hypercalls (xen-pv-abi.md §7.1, §7.2, §4.4).
+
+import { FRAME_SIZE } from "../../machine/frames.ts";
+import { addr } from "../guestmem.ts";
+import {
+  DOMID_SELF,
+  EINVAL,
+  ENOSYS,
+  EPERM,
+  ESRCH,
+  EVTCHNOP_alloc_unbound,
+  EVTCHNOP_bind_interdomain,
+  EVTCHNOP_bind_ipi,
+  EVTCHNOP_bind_pirq,
+  EVTCHNOP_bind_vcpu,
+  EVTCHNOP_bind_virq,
+  EVTCHNOP_close,
+  EVTCHNOP_reset,
+  EVTCHNOP_send,
+  EVTCHNOP_status,
+  EVTCHNOP_unmask,
+  GNTST_bad_domain,
+  GNTST_general_error,
+  GNTST_okay,
+  GNTTABOP_get_version,
+  GNTTABOP_query_size,
+  GNTTABOP_set_version,
+  GNTTABOP_setup_table,
+  PHYSDEVOP_irq_status_query,
+  PHYSDEVOP_set_iopl,
+} from "../public.ts";
+import type { Call } from "./call.ts";
+
+/** Size of each EVTCHNOP argument struct (same in both widths). */
+const EVTCHN_ARG_SIZE: Record<number, number> = {
+  [EVTCHNOP_bind_interdomain]: 12,
+  [EVTCHNOP_bind_virq]: 12,
+  [EVTCHNOP_bind_pirq]: 12,
+  [EVTCHNOP_close]: 4,
+  [EVTCHNOP_send]: 4,
+  [EVTCHNOP_status]: 24,
+  [EVTCHNOP_alloc_unbound]: 8,
+  [EVTCHNOP_bind_ipi]: 8,
+  [EVTCHNOP_bind_vcpu]: 8,
+  [EVTCHNOP_unmask]: 4,
+  [EVTCHNOP_reset]: 2,
+};
+
+/** Runs one EVTCHNOP on its argument bytes (updated in place); returns the result. */
+function evtchnOp(c: Call, cmd: number, b: Uint8Array): number {
+  const ev = c.d.evtchn;
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
+  switch (cmd) {
+    case EVTCHNOP_alloc_unbound: {
+      const p = ev.allocUnbound(dv.getUint16(0, true), dv.getUint16(2, true));
+      if (p < 0) return p;
+      dv.setUint32(4, p, true);
+      return 0;
+    }
+    case EVTCHNOP_bind_interdomain: {
+      const p = ev.bindInterdomain(dv.getUint16(0, true), dv.getUint32(4, true));
+      if (p < 0) return p;
+      dv.setUint32(8, p, true);
+      return 0;
+    }
+    case EVTCHNOP_bind_virq: {
+      const p = ev.bindVirq(dv.getUint32(0, true), dv.getUint32(4, true));
+      if (p < 0) return p;
+      dv.setUint32(8, p, true);
+      return 0;
+    }
+    case EVTCHNOP_bind_ipi: {
+      const p = ev.bindIpi(dv.getUint32(0, true));
+      if (p < 0) return p;
+      dv.setUint32(4, p, true);
+      return 0;
+    }
+    case EVTCHNOP_bind_vcpu:
+      return ev.bindVcpu(dv.getUint32(0, true), dv.getUint32(4, true));
+    case EVTCHNOP_close:
+      return ev.close(dv.getUint32(0, true));
+    case EVTCHNOP_send:
+      return ev.send(dv.getUint32(0, true));
+    case EVTCHNOP_unmask:
+      return ev.unmask(dv.getUint32(0, true));
+    case EVTCHNOP_status: {
+      const dom = dv.getUint16(0, true);
+      if (dom !== DOMID_SELF && dom !== c.d.id) return -ESRCH;
+      const r = ev.status(dv.getUint32(4, true));
+      if (typeof r === "number") return r;
+      dv.setUint32(8, r[0], true);
+      dv.setUint32(12, r[1], true);
+      if (r[0] === 1 || r[0] === 2) dv.setUint16(16, r[2], true);
+      else dv.setUint32(16, r[2], true);
+      dv.setUint32(20, r[3], true);
+      return 0;
+    }
+    case EVTCHNOP_reset: {
+      const dom = dv.getUint16(0, true);
+      if (dom !== DOMID_SELF && dom !== c.d.id) return -EPERM;
+      return ev.reset();
+    }
+    case EVTCHNOP_bind_pirq:
+      return -EPERM;
+    default:
+      return -ENOSYS;
+  }
+}
+
+/** event_channel_op(cmd, arg*). */
+export function eventChannelOp(c: Call): number {
+  const cmd = c.u(0);
+  const size = EVTCHN_ARG_SIZE[cmd];
+  if (size === undefined) return -ENOSYS;
+  const b = c.mem.bytes(c.lo(1), c.hi(1), size);
+  const r = evtchnOp(c, cmd, b);
+  if (r === 0) c.mem.write(c.lo(1), c.hi(1), b);
+  return r;
+}
+
+/** event_channel_op_compat(evtchn_op*): {u32 cmd; union} (GNU Mach uses it). */
+export function eventChannelOpCompat(c: Call): number {
+  const cmd = c.mem.u32(c.lo(0), c.hi(0));
+  const size = EVTCHN_ARG_SIZE[cmd];
+  if (size === undefined) return -ENOSYS;
+  const [ulo, uhi] = addr(c.lo(0), c.hi(0), 4);
+  const b = c.mem.bytes(ulo, uhi, size);
+  const r = evtchnOp(c, cmd, b);
+  if (r === 0) c.mem.write(ulo, uhi, b);
+  return r;
+}
+
+// ------------------------------------------------------------------ grant tables
+
+const MAX_GRANT_FRAMES = 32;
+
+export function grantTableOp(c: Call): number {
+  const d = c.d;
+  const cmd = c.u(0);
+  const count = c.u(2);
+  let [lo, hi] = [c.lo(1), c.hi(1)];
+  switch (cmd) {
+    case GNTTABOP_setup_table: {
+      // {u16 dom, u32 nr_frames @4, i16 status @8, handle frame_list @12/@16}
+      const size = c.is64 ? 24 : 16;
+      for (let k = 0; k < count; k++) {
+        const b = c.mem.bytes(lo, hi, size);
+        const dv = new DataView(b.buffer);
+        const dom = dv.getUint16(0, true);
+        const nr = dv.getUint32(4, true);
+        const flLo = dv.getUint32(c.is64 ? 16 : 12, true);
+        const flHi = c.is64 ? dv.getUint32(20, true) : 0;
+        let status = GNTST_okay;
+        if (dom !== DOMID_SELF && dom !== d.id) status = GNTST_bad_domain;
+        else if (nr > MAX_GRANT_FRAMES) status = GNTST_general_error;
+        else {
+          while (d.grantFrames.length < nr) {
+            const mfn = d.xen.space.alloc(1)[0];
+            d.grantFrames.push(mfn);
+            d.sharedFrames.set(mfn, true);
+          }
+          let [fLo, fHi] = [flLo, flHi];
+          for (let i = 0; i < nr; i++) {
+            if (c.is64) c.mem.setU64(fLo, fHi, d.grantFrames[i], 0);
+            else c.mem.setU32(fLo, fHi, d.grantFrames[i]);
+            [fLo, fHi] = addr(fLo, fHi, c.ulongBytes);
+          }
+        }
+        dv.setInt16(8, status, true);
+        c.mem.write(lo, hi, b.subarray(0, 12));
+        [lo, hi] = addr(lo, hi, size);
+      }
+      return 0;
+    }
+    case GNTTABOP_query_size: {
+      for (let k = 0; k < count; k++) {
+        const b = c.mem.bytes(lo, hi, 16);
+        const dv = new DataView(b.buffer);
+        const dom = dv.getUint16(0, true);
+        if (dom !== DOMID_SELF && dom !== d.id) dv.setInt16(12, GNTST_bad_domain, true);
+        else {
+          dv.setUint32(4, Math.max(1, d.grantFrames.length), true);
+          dv.setUint32(8, MAX_GRANT_FRAMES, true);
+          dv.setInt16(12, GNTST_okay, true);
+        }
+        c.mem.write(lo, hi, b);
+        [lo, hi] = addr(lo, hi, 16);
+      }
+      return 0;
+    }
+    case GNTTABOP_set_version: {
+      if (count !== 1) return -EINVAL;
+      const version = c.mem.u32(lo, hi);
+      if (version === 2) return -ENOSYS; // only v1 (callers fall back)
+      if (version !== 1 && version !== 0) return -EINVAL;
+      c.mem.setU32(lo, hi, 1);
+      return 0;
+    }
+    case GNTTABOP_get_version: {
+      if (count !== 1) return -EINVAL;
+      const dom = c.mem.u16(lo, hi);
+      if (dom !== DOMID_SELF && dom !== d.id) return -EPERM;
+      const [vlo, vhi] = addr(lo, hi, 4);
+      c.mem.setU32(vlo, vhi, d.grantVersion);
+      return 0;
+    }
+    default:
+      return -ENOSYS;
+  }
+}
+
+/** Entries of grant table frame `i`, for backends in this process. */
+export function grantFrameAddress(c: Call, i: number): number {
+  return c.d.grantFrames[i] * FRAME_SIZE;
+}
+
+// ------------------------------------------------------------------ physdev
+
+function physdev(c: Call, cmd: number, lo: number, hi: number): number {
+  switch (cmd) {
+    case PHYSDEVOP_set_iopl: {
+      const iopl = c.mem.u32(lo, hi);
+      if (iopl > 3) return -EINVAL;
+      c.v.iopl = iopl;
+      return 0;
+    }
+    case PHYSDEVOP_irq_status_query: {
+      // {u32 irq; u32 flags}: no PIRQs here, but the query itself succeeds with flags 0.
+      const [flo, fhi] = addr(lo, hi, 4);
+      c.mem.setU32(flo, fhi, 0);
+      return 0;
+    }
+    default:
+      return -ENOSYS;
+  }
+}
+
+export function physdevOp(c: Call): number {
+  return physdev(c, c.u(0), c.lo(1), c.hi(1));
+}
+
+export function physdevOpCompat(c: Call): number {
+  const cmd = c.mem.u32(c.lo(0), c.hi(0));
+  const [lo, hi] = addr(c.lo(0), c.hi(0), 4);
+  return physdev(c, cmd, lo, hi);
+}
