@@ -1,0 +1,75 @@
+// Boots a PV kernel image in a fresh hypervisor: parse, plan, build (src/dom0/builder), pin the
+// bootstrap tables, load the entry state, run. The glue between the builder and the hypervisor
+// that a toolstack (`tsxen run`) will own; tests use it directly.
+
+import { readFileSync } from "node:fs";
+import { parseElf } from "../../src/dom0/builder/elf.ts";
+import { planLayout, writeInitialDomain } from "../../src/dom0/builder/layout.ts";
+import { checkXenImage, findXenMetadata } from "../../src/dom0/builder/xen-notes.ts";
+import { PGT_L3, PGT_L4 } from "../../src/machine/frames.ts";
+import type { Domain } from "../../src/xen/domain.ts";
+import { Xen, type XenOptions } from "../../src/xen/hypervisor.ts";
+import { newBaseptr, pinTable } from "../../src/xen/mm.ts";
+
+export interface BootOptions extends XenOptions {
+  memoryMiB?: number;
+  cmdline?: string;
+  /** Virtual time limit (deterministic clock), default 10 s. */
+  maxVirtualNs?: number;
+  /** Wall time limit, default 60 s. */
+  timeoutMs?: number;
+  /** A hypervisor to build into (to run several domains). */
+  xen?: Xen;
+}
+
+export interface Booted {
+  xen: Xen;
+  domain: Domain;
+  console: () => string;
+}
+
+/** Builds the domain (paused) from an image file. */
+export function buildPv(path: string, options: BootOptions = {}): Booted {
+  const bytes = new Uint8Array(readFileSync(path));
+  const elf = parseElf(bytes, path);
+  const params = checkXenImage(elf, findXenMetadata(elf));
+  const xen = options.xen ?? new Xen({ memoryBytes: 64 * 1024 * 1024, deterministic: true, ...options });
+  const nrPages = (options.memoryMiB ?? 8) * 256;
+  const d = xen.createDomain({ guestType: params.is64 ? "pv64" : "pv32", maxPages: nrPages, name: path.split("/").pop() });
+  const consolePort = d.evtchn.bindBackend(() => {});
+  const storePort = d.evtchn.bindBackend(() => {});
+  const plan = planLayout({ params, nrPages, source: path });
+  const built = writeInitialDomain({
+    domid: d.id,
+    plan,
+    elf,
+    params,
+    cmdline: options.cmdline,
+    sharedInfoMaddr: d.sharedInfo,
+    storeEvtchn: storePort,
+    consoleEvtchn: consolePort,
+    allocator: xen.allocator,
+    memory: xen.memory,
+  });
+  for (const mfn of built.p2m) xen.space.syncM2P(mfn);
+  d.nrPages = nrPages;
+  const top = built.topTableMfn;
+  const rc = pinTable(d, top, params.is64 ? PGT_L4 : PGT_L3);
+  if (rc !== 0) throw new Error(`${path}: pinning the bootstrap page tables failed (${rc})`);
+  const v = d.vcpus[0];
+  const rc2 = newBaseptr(v, top);
+  if (rc2 !== 0) throw new Error(`${path}: installing the bootstrap page tables failed (${rc2})`);
+  d.vmAssist = built.entry.vmAssist;
+  v.setEntryState(built.entry);
+  v.updateTime();
+  const console = () => d.consoleOut.join("");
+  return { xen, domain: d, console };
+}
+
+/** Builds and runs a domain until it stops (or a limit passes). */
+export async function bootPv(path: string, options: BootOptions = {}): Promise<Booted> {
+  const b = buildPv(path, options);
+  b.domain.unpause();
+  await b.xen.scheduler.run({ maxVirtualNs: options.maxVirtualNs ?? 10e9, timeoutMs: options.timeoutMs ?? 60_000 });
+  return b;
+}
