@@ -328,7 +328,7 @@ export function propagateNaN1(fmt: number): void {
 
 // ------------------------------------------------------------------ rounding
 
-const PC_BITS = [24, 24, 53, 64];
+const PC_BITS = [24, 64, 53, 64]; // PC = 01 (reserved) rounds like 64 on the host (AMD)
 
 /** Does rounding hi:lo:x at precision p carry out of 64 bits (unbounded exponent)? */
 function carriesOut(sign: number, hi: number, lo: number, x: number, p: number, rc: number): boolean {
@@ -423,7 +423,7 @@ export function roundPack(sign: number, exp: number, hi: number, lo: number, x: 
     if (tiny) {
       if ((ctl & CTL_UE_UNMASKED) !== 0) {
         F.flags |= FE_UNDERFLOW;
-        if ((ctl & CTL_X87) !== 0) {
+        if ((ctl & CTL_X87) !== 0 && exp + WRAP >= emin) {
           exp += WRAP;
           roundNormal(sign, exp, hi, lo, x, fmt, ctl, p, rc, emax);
           return;
@@ -503,7 +503,7 @@ function roundNormal(sign: number, exp: number, hi: number, lo: number, x: numbe
   lo = maskLo(lo, p);
   if (exp > emax) {
     F.flags |= FE_OVERFLOW;
-    if ((ctl & CTL_OE_UNMASKED) !== 0) {
+    if ((ctl & CTL_OE_UNMASKED) !== 0 && ((ctl & CTL_X87) === 0 || exp - WRAP <= emax)) {
       if (inexact) F.flags |= FE_INEXACT;
       if ((ctl & CTL_X87) !== 0) exp -= WRAP;
       packFields(sign, exp, hi, lo, fmt, EMIN[fmt]);

@@ -240,14 +240,14 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
   };
 
   /**
-   * Ends an operation: merges `flags` into FSW, sets C1 from `up` when no stack fault, and
+   * Ends an operation: merges `flags` into FSW, sets C1 from `up` (-1: leaves C1), and
    * ES/B for unmasked exceptions. Returns true if the result may be written (no unmasked
    * IE/DE/ZE).
    */
   const commit = (flags: number, up: number): boolean => {
     const cw = s[FX] & 0xffff;
     let sw = (s[FX] >>> 16) | flags;
-    sw = (sw & ~SW_C1) | (up ? SW_C1 : 0);
+    if (up >= 0) sw = (sw & ~SW_C1) | (up ? SW_C1 : 0);
     const unmasked = flags & ~cw & 0x3f;
     if (unmasked !== 0) sw |= SW_ES | SW_B;
     s[FX] = (s[FX] & 0xffff) | (sw << 16);
@@ -370,12 +370,20 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
       default: SF.div(SF.FMT_EXT, ctl); break;
     }
     let flags = F.flags;
-    if ((flags & IE) === 0 && !(SF.Ac >= SF.C_QNAN || SF.Bc >= SF.C_QNAN)) flags |= den;
-    else if ((flags & IE) === 0) flags |= 0;
-    const ok = commit(flags, F.up);
-    if (ok) writeST(dst, F.se, F.hi, F.lo);
-    if (popAfter && ok) pop();
-    else if (popAfter) pop();
+    // DE: for a denormal operand, unless the operation is invalid, has a NaN operand or
+    // divides by zero (host behaviour). An unmasked DE stops the operation before it computes.
+    let up = F.up;
+    if (den !== 0 && (flags & (IE | ZE)) === 0 && !(SF.Ac >= SF.C_QNAN || SF.Bc >= SF.C_QNAN)) {
+      if ((cw & DE) === 0) {
+        flags = DE;
+        up = 0;
+      } else flags |= DE;
+    }
+    const ok = commit(flags, up);
+    if (ok) {
+      writeST(dst, F.se, F.hi, F.lo);
+      if (popAfter) pop();
+    }
   };
 
   const stRaw = (i: number): void => {
@@ -418,21 +426,13 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
             noteIp();
             noteDp(mLo, mHi);
             if (isEmpty(s, 0)) {
-              underflow();
-              if ((s[FX] & IE) !== 0) setCC(3);
-              if ((s[FX] & IE) !== 0 && popN) pop();
+              compareUnderflow(false, popN);
               return 0;
             }
             const bse = Wse, bhi = Whi, blo = Wlo;
             stRaw(0);
             const r = cmpCore(Wse, Whi, Wlo, bse, bhi, blo, true, wf);
-            const flags = F.flags;
-            const cw = s[FX] & 0xffff;
-            commit(flags, 0);
-            if ((flags & ~cw & (IE | DE)) === 0) {
-              setCC(r);
-              if (popN) pop();
-            }
+            compareDone(r, false, popN);
             return 0;
           };
         }
@@ -458,63 +458,14 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
           const cc = [2, 4, 6, 10][reg]; // testCond codes: B=2, E=4, BE=6, P=10
           return fcmov(cpu, s, cc, rm, false, pre, noteIp, underflow, writeST, stw);
         }
-        if (modrm === 0xe9) {
-          // FUCOMPP
-          return () => {
-            pre();
-            noteIp();
-            if (isEmpty(s, 0) || isEmpty(s, 1)) {
-              if (underflow()) {
-                setCC(3);
-                pop();
-                pop();
-              }
-              return 0;
-            }
-            stRaw(1);
-            const bse = Wse, bhi = Whi, blo = Wlo;
-            stRaw(0);
-            const r = cmpCore(Wse, Whi, Wlo, bse, bhi, blo, false, 0);
-            const flags = F.flags;
-            const cw = s[FX] & 0xffff;
-            commit(flags, 0);
-            if ((flags & ~cw & (IE | DE)) === 0) {
-              setCC(r);
-              pop();
-              pop();
-            }
-            return 0;
-          };
-        }
+        if (modrm === 0xe9) return compareRegs(1, false, 2, false); // FUCOMPP
         return null;
       }
       if (op === 0xde && reg === 3 && rm !== 1) return null; // DE D8..DF except D9 (FCOMPP)
       if (reg === 2 || reg === 3) {
         // FCOM/FCOMP ST(i) (D8), FCOM2/FCOMP3 aliases (DC), FCOMP5 (DE D0), FCOMPP (DE D9)
         const pops = op === 0xde && reg === 3 ? 2 : reg === 3 || op === 0xde ? 1 : 0;
-        return () => {
-          pre();
-          noteIp();
-          if (isEmpty(s, 0) || isEmpty(s, rm)) {
-            if (underflow()) {
-              setCC(3);
-              for (let k = 0; k < pops; k++) pop();
-            }
-            return 0;
-          }
-          stRaw(rm);
-          const bse = Wse, bhi = Whi, blo = Wlo;
-          stRaw(0);
-          const r = cmpCore(Wse, Whi, Wlo, bse, bhi, blo, true, 0);
-          const flags = F.flags;
-          const cw = s[FX] & 0xffff;
-          commit(flags, 0);
-          if ((flags & ~cw & (IE | DE)) === 0) {
-            setCC(r);
-            for (let k = 0; k < pops; k++) pop();
-          }
-          return 0;
-        };
+        return compareRegs(rm, true, pops, false);
       }
       // Arithmetic: D8: ST0 = ST0 op ST(i); DC/DE: ST(i) = ST(i) op ST0 with sub/div reversed.
       const toSti = op !== 0xd8;
@@ -585,7 +536,7 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
               pre();
               addr();
               const v = cpu.rd16(seg, mLo, mHi);
-              setFcw(s, v | 0x40);
+              setFcw(s, (v & 0x1f3f) | 0x40);
               updateES(s);
               return 0;
             };
@@ -636,7 +587,26 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
         // FXCH ST(i)
         return fxch(rm);
       }
-      if (reg === 3) return fstReg(rm, true); // FSTP1 alias (D9 D8+i)
+      if (reg === 3) {
+        // FSTP1 (D9 D8+i): on the host it copies ST0 with its tag to ST(i) and pops, without
+        // a stack-underflow check.
+        return () => {
+          pre();
+          noteIp();
+          const t0 = getTop(s);
+          const pi = (t0 + rm) & 7;
+          const a = FX_REGS + t0 * 4;
+          const b = FX_REGS + pi * 4;
+          s[b] = s[a];
+          s[b + 1] = s[a + 1];
+          s[b + 2] = s[a + 2];
+          if (((s[FX_TAG_OP] >>> t0) & 1) !== 0) s[FX_TAG_OP] |= 1 << pi;
+          else s[FX_TAG_OP] &= ~(1 << pi);
+          pop();
+          clearC1();
+          return 0;
+        };
+      }
       switch (modrm) {
         case 0xd0: return () => { pre(); noteIp(); return 0; }; // FNOP
         case 0xe0: case 0xe1: // FCHS, FABS
@@ -657,15 +627,12 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
             pre();
             noteIp();
             if (isEmpty(s, 0)) {
-              if (underflow()) setCC(3);
+              compareUnderflow(false, 0);
               return 0;
             }
             stRaw(0);
             const r = cmpCore(Wse, Whi, Wlo, 0, 0, 0, true, 0);
-            const flags = F.flags;
-            const cw = s[FX] & 0xffff;
-            commit(flags, 0);
-            if ((flags & ~cw & (IE | DE)) === 0) setCC(r);
+            compareDone(r, false, 0);
             return 0;
           };
         case 0xe5: // FXAM
@@ -730,8 +697,14 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
             if (modrm === 0xfa) SF.sqrt(SF.FMT_EXT, ctlOf(cw, true));
             else SF.roundIntegral(SF.FMT_EXT, ctlOf(cw, false), (cw >> 10) & 3, false);
             let flags = F.flags;
-            if (SF.Ac !== SF.C_QNAN && SF.Ac !== SF.C_SNAN && (flags & IE) === 0) flags |= SF.unpackFlags;
-            if (commit(flags, F.up)) writeST(0, F.se, F.hi, F.lo);
+            let up = F.up;
+            if (SF.Ac !== SF.C_QNAN && SF.Ac !== SF.C_SNAN && (flags & IE) === 0 && SF.unpackFlags !== 0) {
+              if ((cw & DE) === 0) {
+                flags = DE;
+                up = 0;
+              } else flags |= DE;
+            }
+            if (commit(flags, up)) writeST(0, F.se, F.hi, F.lo);
             return 0;
           };
         case 0xf4: // FXTRACT
@@ -907,37 +880,14 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
             pre();
             noteIp();
             setTagEmpty(s, (getTop(s) + rm) & 7);
+            clearC1();
             return 0;
           };
         case 1: return fxch(rm); // FXCH4 alias
         case 2: return fstReg(rm, false); // FST ST(i)
         case 3: return fstReg(rm, true); // FSTP ST(i)
-        case 4: case 5: { // FUCOM, FUCOMP
-          const pops = reg === 5 ? 1 : 0;
-          return () => {
-            pre();
-            noteIp();
-            if (isEmpty(s, 0) || isEmpty(s, rm)) {
-              if (underflow()) {
-                setCC(3);
-                if (pops) pop();
-              }
-              return 0;
-            }
-            stRaw(rm);
-            const bse = Wse, bhi = Whi, blo = Wlo;
-            stRaw(0);
-            const r = cmpCore(Wse, Whi, Wlo, bse, bhi, blo, false, 0);
-            const flags = F.flags;
-            const cw = s[FX] & 0xffff;
-            commit(flags, 0);
-            if ((flags & ~cw & (IE | DE)) === 0) {
-              setCC(r);
-              if (pops) pop();
-            }
-            return 0;
-          };
-        }
+        case 4: case 5: // FUCOM, FUCOMP
+          return compareRegs(rm, false, reg === 5 ? 1 : 0, false);
       }
       return null;
     }
@@ -1004,6 +954,7 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
             noteIp();
             setTagEmpty(s, (getTop(s) + rm) & 7);
             pop();
+            clearC1();
             return 0;
           };
         case 1: return fxch(rm); // FXCH7 alias
@@ -1074,9 +1025,13 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
     let flags = F.flags;
     // Denormal operands raise DE only for... (x87 stores do not report DE for denormal sources)
     const unmasked = flags & ~cw & 0x3f;
-    if ((unmasked & (IE | OE | UE)) !== 0) {
-      flags |= 0;
+    if ((unmasked & IE) !== 0) {
       commit(flags, F.up);
+      return;
+    }
+    if ((unmasked & (OE | UE)) !== 0) {
+      // Nothing is stored; the host reports OE/UE without PE and clears C1.
+      commit(flags & ~PE, 0);
       return;
     }
     if (size === 4) cpu.wr32(seg, mLo, mHi, F.lo);
@@ -1133,29 +1088,50 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
   }
 
   function fcomi(i: number, signaling: boolean, popAfter: boolean): Fn {
+    return compareRegs(i, signaling, popAfter ? 1 : 0, true);
+  }
+
+  /** FCOM-family on ST0 and ST(i): condition codes (or EFLAGS), then `pops` pops. */
+  function compareRegs(i: number, signaling: boolean, pops: number, eflags: boolean): Fn {
     return () => {
       pre();
       noteIp();
       if (isEmpty(s, 0) || isEmpty(s, i)) {
-        if (underflow()) {
-          setArithFlags(s, S.F_ZF | S.F_PF | S.F_CF);
-          if (popAfter) pop();
-        }
+        compareUnderflow(eflags, pops);
         return 0;
       }
       stRaw(i);
       const bse = Wse, bhi = Whi, blo = Wlo;
       stRaw(0);
       const r = cmpCore(Wse, Whi, Wlo, bse, bhi, blo, signaling, 0);
-      const flags = F.flags;
-      const cw = s[FX] & 0xffff;
-      commit(flags, 0);
-      if ((flags & ~cw & (IE | DE)) === 0) {
-        setArithFlags(s, EFL_OF[r]!);
-        if (popAfter) pop();
-      }
+      compareDone(r, eflags, pops);
       return 0;
     };
+  }
+
+  /**
+   * A comparison with an empty operand: "unordered" whether or not IE is masked (as the host
+   * does); the pops happen only when IE is masked.
+   */
+  function compareUnderflow(eflags: boolean, pops: number): void {
+    const masked = underflow();
+    if (eflags) setArithFlags(s, S.F_ZF | S.F_PF | S.F_CF);
+    else setCC(3);
+    if (masked) for (let k = 0; k < pops; k++) pop();
+  }
+
+  /**
+   * Ends a comparison: the result is reported even with an unmasked exception; FCOMP-style
+   * pops happen then too, FCOMIP's do not (host behaviour).
+   */
+  function compareDone(r: number, eflags: boolean, pops: number): void {
+    const flags = F.flags;
+    const cw = s[FX] & 0xffff;
+    commit(flags, -1);
+    if (eflags) setArithFlags(s, EFL_OF[r]!);
+    else setCC(r);
+    if ((flags & ~cw & (IE | DE)) !== 0) return;
+    for (let k = 0; k < pops; k++) pop();
   }
 
   /** FIST/FISTP/FISTTP to memory: size 2/4/8; kind 1 FISTTP, 2 FIST, 3 FISTP. */
@@ -1304,8 +1280,14 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
       }
     }
     let flags = F.flags;
-    if (!nanA && !nanB && (flags & IE) === 0) flags |= den;
-    if (commit(flags, F.up)) writeST(0, F.se, F.hi, F.lo);
+    let up = F.up;
+    if (!nanA && !nanB && (flags & IE) === 0 && den !== 0) {
+      if ((cw & DE) === 0) {
+        flags = DE;
+        up = 0;
+      } else flags |= DE;
+    }
+    if (commit(flags, up)) writeST(0, F.se, F.hi, F.lo);
     return 0;
   }
 
@@ -1327,13 +1309,19 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
     SF.remainder(nearest, ctlOf(cw, false));
     let flags = F.flags;
     const nan = ca >= SF.C_QNAN || cb >= SF.C_QNAN;
-    if (!nan && (flags & IE) === 0) flags |= SF.unpackFlags;
-    if (!commit(flags, 0)) return 0;
-    writeST(0, F.se, F.hi, F.lo);
-    if ((flags & IE) !== 0) {
-      setC(0);
+    if (!nan && (flags & IE) === 0 && SF.unpackFlags !== 0) {
+      if ((cw & DE) === 0) flags = DE;
+      else flags |= DE;
+    }
+    if ((flags & IE) !== 0 || nan) {
+      // Invalid or NaN: C1 and C2 cleared, C0 and C3 left.
+      const sw = (s[FX] >>> 16) & ~(SW_C1 | SW_C2);
+      s[FX] = (s[FX] & 0xffff) | (sw << 16);
+      if (commit(flags, -1)) writeST(0, F.se, F.hi, F.lo);
       return 0;
     }
+    if (!commit(flags, 0)) return 0;
+    writeST(0, F.se, F.hi, F.lo);
     const q = SF.remQuot;
     let c = 0;
     if (SF.remPartial) c = SW_C2;
@@ -1488,7 +1476,6 @@ function fcmov(_cpu: Cpu, s: Int32Array, cc: number, rm: number, negate: boolean
       const w = stw(s, rm);
       writeST(0, s[w + 2], s[w + 1], s[w]);
     }
-    s[FX] &= ~(SW_C1 << 16);
     return 0;
   };
   function writeIndef(): void {
@@ -1500,9 +1487,26 @@ import { testCond } from "../flags.ts";
 
 // ------------------------------------------------------------------ environment and state images
 
+/**
+ * The host checks the first dword and then the last byte of an environment or state image
+ * before the rest: a fault reports that byte's address when the image runs into an unmapped
+ * page.
+ */
+function probeLast(cpu: Cpu, seg: number, lo: number, hi: number, size: number, asize: number, write: boolean): void {
+  const a = addrAdd(lo, hi, size - 1, asize);
+  if (write) {
+    cpu.probeWrite(seg, lo, hi, 4);
+    cpu.probeWrite(seg, a, ADDR_HI, 1);
+  } else {
+    cpu.rd32(seg, lo, hi);
+    cpu.rd8(seg, a, ADDR_HI);
+  }
+}
+
 /** Stores the environment (14 or 28 bytes) at seg:lo/hi. */
 function storeEnv(cpu: Cpu, s: Int32Array, seg: number, lo: number, hi: number, asize: number, osize: number, code64: boolean): void {
   const size = osize === 2 ? 14 : 28;
+  probeLast(cpu, seg, lo, hi, size, asize, true);
   cpu.probeWrite(seg, lo, hi, size);
   writeEnv(cpu, s, seg, lo, hi, asize, osize, code64);
 }
@@ -1561,6 +1565,7 @@ function writeEnv(cpu: Cpu, s: Int32Array, seg: number, lo: number, hi: number, 
 
 /** Reads the environment; returns nothing, writes the state only after all reads. */
 function loadEnv(cpu: Cpu, s: Int32Array, seg: number, lo: number, hi: number, asize: number, osize: number, code64: boolean): void {
+  probeLast(cpu, seg, lo, hi, osize === 2 ? 14 : 28, asize, false);
   readEnvInto(cpu, s, seg, lo, hi, asize, osize, code64);
   commitEnv(s);
 }
@@ -1618,7 +1623,7 @@ function readEnvInto(cpu: Cpu, s: Int32Array, seg: number, lo: number, hi: numbe
 }
 
 function commitEnv(s: Int32Array): void {
-  s[FX] = (ENV[0] & 0xffff) | ((ENV[1] & 0xffff) << 16);
+  s[FX] = ((ENV[0] & 0x1f3f) | 0x40) | ((ENV[1] & 0xffff) << 16);
   s[FX_TAG_OP] = abridgeTag(ENV[2]) | ((ENV[5] & 0x7ff) << 16);
   s[FX_FIP] = ENV[3];
   s[FX_FIP + 1] = 0;
@@ -1633,6 +1638,7 @@ const SAVE_REGS = new Int32Array(24);
 
 function frstor(cpu: Cpu, s: Int32Array, seg: number, lo: number, hi: number, asize: number, osize: number, code64: boolean): void {
   const envSize = osize === 2 ? 14 : 28;
+  probeLast(cpu, seg, lo, hi, envSize + 80, asize, false);
   readEnvInto(cpu, s, seg, lo, hi, asize, osize, code64);
   for (let i = 0; i < 8; i++) {
     const a = addrAdd(lo, hi, envSize + i * 10, asize);
@@ -1656,6 +1662,7 @@ function frstor(cpu: Cpu, s: Int32Array, seg: number, lo: number, hi: number, as
 
 function fnsave(cpu: Cpu, s: Int32Array, seg: number, lo: number, hi: number, asize: number, osize: number, code64: boolean): void {
   const envSize = osize === 2 ? 14 : 28;
+  probeLast(cpu, seg, lo, hi, envSize + 80, asize, true);
   cpu.probeWrite(seg, lo, hi, envSize + 80);
   writeEnv(cpu, s, seg, lo, hi, asize, osize, code64);
   const top = getTop(s);
