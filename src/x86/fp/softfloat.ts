@@ -423,9 +423,16 @@ export function roundPack(sign: number, exp: number, hi: number, lo: number, x: 
     if (tiny) {
       if ((ctl & CTL_UE_UNMASKED) !== 0) {
         F.flags |= FE_UNDERFLOW;
-        if ((ctl & CTL_X87) !== 0 && exp + WRAP >= emin) {
-          exp += WRAP;
-          roundNormal(sign, exp, hi, lo, x, fmt, ctl, p, rc, emax);
+        if ((ctl & CTL_X87) !== 0) {
+          if (exp + WRAP >= emin) {
+            exp += WRAP;
+            roundNormal(sign, exp, hi, lo, x, fmt, ctl, p, rc, emax);
+            return;
+          }
+          // Too tiny even for the wrapped exponent (FSCALE): zero, as the host delivers it.
+          F.flags |= FE_INEXACT;
+          F.up = 0;
+          packZero(sign, fmt);
           return;
         }
       } else if ((ctl & CTL_FTZ) !== 0) {
@@ -503,7 +510,14 @@ function roundNormal(sign: number, exp: number, hi: number, lo: number, x: numbe
   lo = maskLo(lo, p);
   if (exp > emax) {
     F.flags |= FE_OVERFLOW;
-    if ((ctl & CTL_OE_UNMASKED) !== 0 && ((ctl & CTL_X87) === 0 || exp - WRAP <= emax)) {
+    if ((ctl & CTL_OE_UNMASKED) !== 0 && (ctl & CTL_X87) !== 0 && exp - WRAP > emax) {
+      // Too large even for the wrapped exponent (FSCALE): infinity, as the host delivers it.
+      F.flags |= FE_INEXACT;
+      F.up = 1;
+      packInf(sign, fmt);
+      return;
+    }
+    if ((ctl & CTL_OE_UNMASKED) !== 0) {
       if (inexact) F.flags |= FE_INEXACT;
       if ((ctl & CTL_X87) !== 0) exp -= WRAP;
       packFields(sign, exp, hi, lo, fmt, EMIN[fmt]);

@@ -402,7 +402,6 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
     const r = SF.compare(signaling);
     let flags = F.flags;
     if (r !== 3) flags |= SF.unpackFlags | extraFlags;
-    else if ((flags & IE) === 0) flags |= SF.unpackFlags | extraFlags;
     F.flags = flags;
     return r;
   };
@@ -568,10 +567,6 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
             if (!underflow()) return 0;
             // Masked: push the indefinite.
             const t = (((s[FX] >>> 27) & 7) - 1) & 7;
-            if (((s[FX_TAG_OP] >>> t) & 1) !== 0) {
-              // both: overflow takes precedence
-              overflow();
-            }
             setTop(s, t);
             writeST(0, 0xffff, 0xc0000000 | 0, 0);
             return 0;
@@ -588,20 +583,21 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
         return fxch(rm);
       }
       if (reg === 3) {
-        // FSTP1 (D9 D8+i): on the host it copies ST0 with its tag to ST(i) and pops, without
-        // a stack-underflow check.
+        // FSTP1 (D9 D8+i): on the host, FSTP ST(i) without the stack-underflow check: an empty
+        // ST0 is just popped.
         return () => {
           pre();
           noteIp();
           const t0 = getTop(s);
-          const pi = (t0 + rm) & 7;
-          const a = FX_REGS + t0 * 4;
-          const b = FX_REGS + pi * 4;
-          s[b] = s[a];
-          s[b + 1] = s[a + 1];
-          s[b + 2] = s[a + 2];
-          if (((s[FX_TAG_OP] >>> t0) & 1) !== 0) s[FX_TAG_OP] |= 1 << pi;
-          else s[FX_TAG_OP] &= ~(1 << pi);
+          if (((s[FX_TAG_OP] >>> t0) & 1) !== 0) {
+            const pi = (t0 + rm) & 7;
+            const a = FX_REGS + t0 * 4;
+            const b = FX_REGS + pi * 4;
+            s[b] = s[a];
+            s[b + 1] = s[a + 1];
+            s[b + 2] = s[a + 2];
+            s[FX_TAG_OP] |= 1 << pi;
+          }
           pop();
           clearC1();
           return 0;
@@ -997,7 +993,8 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
       return;
     }
     const cw = s[FX] & 0xffff;
-    if ((flags & ~cw & (IE | DE)) !== 0) {
+    // An unmasked DE still loads on the host; an unmasked IE (SNaN) does not.
+    if ((flags & ~cw & IE) !== 0) {
       commit(flags, 0);
       return;
     }
@@ -1294,7 +1291,8 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
   function fprem(nearest: boolean): number {
     if (isEmpty(s, 0) || isEmpty(s, 1)) {
       if (underflow()) writeIndef(0);
-      setC(0);
+      const sw = (s[FX] >>> 16) & ~SW_C2;
+      s[FX] = (s[FX] & 0xffff) | (sw << 16);
       return 0;
     }
     stRaw(1);
@@ -1313,8 +1311,8 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
       if ((cw & DE) === 0) flags = DE;
       else flags |= DE;
     }
-    if ((flags & IE) !== 0 || nan) {
-      // Invalid or NaN: C1 and C2 cleared, C0 and C3 left.
+    if ((flags & IE) !== 0 || nan || (flags & ~cw & DE) !== 0) {
+      // Invalid, NaN or an unmasked DE: C1 and C2 cleared, C0 and C3 left.
       const sw = (s[FX] >>> 16) & ~(SW_C1 | SW_C2);
       s[FX] = (s[FX] & 0xffff) | (sw << 16);
       if (commit(flags, -1)) writeST(0, F.se, F.hi, F.lo);
