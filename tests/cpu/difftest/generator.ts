@@ -451,6 +451,9 @@ class Builder {
       return;
     }
     this.memOp = eOp ?? { spec: "M", size: 1 };
+    const m = e.mnemonic;
+    if (m === "div" || m === "idiv") this.avoidAddr = new Set([0, 2]);
+    if (this.ops.some((o) => o.spec === "CL")) this.avoidAddr = new Set([1]);
     this.buildMemOperand(reg, this.memOp.size);
   }
 
@@ -501,6 +504,12 @@ class Builder {
         rm = 5;
         dispBytes = 4;
         ripRel = true;
+      } else if (!this.is64 && r.chance(0.5)) {
+        mod = 0;
+        rm = 5; // [disp32]
+        dispBytes = 4;
+        disp = sN(32, ea & 0xffffffffn);
+        ea = disp & amask;
       } else {
         mod = 0;
         rm = 4;
@@ -513,15 +522,17 @@ class Builder {
           const iv = BigInt(r.below(64));
           this.setRegBig(idx, iv);
           disp = sN(32, (ea - iv * s) & 0xffffffffn);
-        } else disp = sN(32, ea & 0xffffffffn);
-      }
-      if (!ripRel && this.is64 && this.asize === 8 && (disp < 0n) !== (ea >= 0x80000000n && ea <= 0xffffffffn)) {
-        // the sign-extended disp32 can't reach it; keep whatever the encoding gives
+          ea = (iv * s + disp) & amask;
+        } else {
+          disp = sN(32, ea & 0xffffffffn);
+          ea = disp & amask; // sign-extended in 64-bit addressing
+        }
       }
     } else if (form < 45) {
       // [base] / [base+disp8] / [base+disp32] without SIB (rm != 4)
       mod = r.below(3);
       rm = r.pick([0, 1, 2, 3, 5, 6, 7]);
+      for (let k = 0; k < 8 && this.avoidAddr.has(rm | rexB); k++) rm = r.pick([0, 1, 2, 3, 5, 6, 7]);
       if (mod === 0 && rm === 5) mod = 1;
       dispBytes = mod === 1 ? 1 : mod === 2 ? 4 : 0;
       disp = dispBytes ? dispEdge(dispBytes) : 0n;
@@ -534,6 +545,8 @@ class Builder {
       const scale = r.below(4);
       let index = r.below(8);
       let base = r.below(8);
+      for (let k = 0; k < 8 && this.avoidAddr.has(index | rexX) && (index | rexX) !== 4; k++) index = r.below(8);
+      for (let k = 0; k < 8 && this.avoidAddr.has(base | rexB); k++) base = r.below(8);
       if (mod === 0 && base === 5) dispBytes = 4; // no base
       else dispBytes = mod === 1 ? 1 : mod === 2 ? 4 : 0;
       sib = (scale << 6) | (index << 3) | base;
@@ -549,6 +562,7 @@ class Builder {
         if (!hasBase) {
           // EA = index*scale + disp32: solve the index; the scale may leave a remainder.
           disp = sN(32, BigInt(r.below(256)) * s);
+          ea = (((ea - disp) & amask) / s) * s + disp; // the scale may leave a remainder
           iv = ((ea - disp) & amask) / s;
           this.setRegBig(index, this.solveHigh(index, iv, amask));
         } else if (index !== base) this.setRegBig(index, iv);
@@ -558,6 +572,7 @@ class Builder {
           // base == index: v * (1 + s) = ea - disp
           const v = ((ea - disp) & amask) / (1n + s);
           if (dispBytes === 4) disp = sN(32, (ea - v * (1n + s)) & 0xffffffffn);
+          ea = (v * (1n + s) + disp) & amask; // what the encoding really addresses
           this.setRegBig(base, this.solveHigh(base, v, amask));
         } else {
           this.setRegBig(base, this.solveHigh(base, (ea - disp - (hasIndex ? iv * s : 0n)) & amask, amask));
@@ -567,6 +582,10 @@ class Builder {
     this.bytes.push((mod << 6) | (reg << 3) | rm);
     if (sib >= 0) this.bytes.push(sib);
     this.mem = { modrm: (mod << 6) | (reg << 3) | rm, sib, dispBytes, disp, ripRelative: ripRel };
+    // Patches go where the encoding really points (an indirect branch must never load a
+    // random target: it could land in the harness's own code).
+    this.ea = ea;
+    this.memInRegion = ea >= BigInt(DATA_ADDR) && ea + BigInt(size) <= BigInt(DATA_ADDR + DATA_SIZE);
     if (ripRel) {
       this.relocRip = this.bytes.length;
       for (let k = 0; k < 4; k++) this.bytes.push(0);
@@ -576,6 +595,8 @@ class Builder {
   }
 
   private relocRip = -1;
+  /** Registers that must not form the address: the instruction's set-up gives them values. */
+  private avoidAddr = new Set<number>();
 
   /**
    * An address nothing is mapped at, natively or in the emulator. Random 32-bit addresses
@@ -697,7 +718,7 @@ class Builder {
     if (m === "xlat") setPtr(3, DATA_ADDR + r.below(DATA_SIZE - 256));
 
     if (m === "div" || m === "idiv") this.setupDivide(sizeOf(0));
-    if ((SHIFTS.has(m) || m === "shld" || m === "shrd") && this.ops.some((o) => o.spec === "CL")) {
+    if ((SHIFTS.has(m) || m === "shld" || m === "shrd") && this.ops.some((o) => o.spec === "CL") && !this.formsAddress(1)) {
       this.regsLo[1] = ((this.regsLo[1]! & ~0xff) | this.shiftCount()) >>> 0;
     }
     if (m.startsWith("bt") && this.ops[1]?.spec[0] === "G" && this.memOp && this.gReg >= 0) {
@@ -746,9 +767,17 @@ class Builder {
     return idx === 4 ? -1 : idx;
   }
 
+  /** True when register `reg` is the base or index of the memory operand (its value is taken). */
+  private formsAddress(reg: number): boolean {
+    if (!this.mem) return false;
+    if (this.asize === 2) return true; // 16-bit forms: don't bother
+    return this.baseRegOf() === reg || this.indexRegOf() === reg;
+  }
+
   private setupDivide(size: number): void {
     const r = this.rng;
     if (!r.chance(0.6)) return;
+    if (this.formsAddress(0) || this.formsAddress(2)) return;
     const signed = this.e.mnemonic === "idiv";
     const bits = BigInt(size * 8);
     // divisor: nonzero, biased to small values and edges
