@@ -25,6 +25,7 @@ import { type Compiled, compileBlock } from "./jit.ts";
 import { getArithFlags, setArithFlags } from "./flags.ts";
 import * as S from "./state.ts";
 import { SystemUnit } from "./system.ts";
+import { resetFpState } from "./fp/fxsave.ts";
 
 export const EXIT_NONE = 0;
 /** The instruction budget given to run() is spent. */
@@ -315,6 +316,7 @@ export class Cpu {
     s[S.MSR_PAT_HI] = 0x00070406;
     s[S.MSR_APIC_BASE_LO] = 0xfee00900 | 0;
     s[S.A20_MASK] = -1;
+    resetFpState(s);
     this.retired = 0;
     this.injected = null;
     this.irqLine = false;

@@ -22,7 +22,6 @@
  * | FX+128.. | 512.. | scratch for memory operands (never architectural) |
  */
 import type { Cpu } from "../cpu.ts";
-import { eaHigh } from "../compile.ts";
 import * as S from "../state.ts";
 
 export const FX = S.FXSAVE_AREA;
@@ -122,8 +121,6 @@ export function addrAdd(lo: number, hi: number, k: number, asize: number): numbe
   if (asize === 2) return (lo + k) & 0xffff;
   return (lo + k) | 0;
 }
-
-export { eaHigh };
 
 /** The linear address's low 4 bits are what alignment checks need: segment base + offset. */
 export function linearLow(cpu: Cpu, seg: number, lo: number): number {

@@ -15,12 +15,12 @@
  */
 import type { Cpu } from "../cpu.ts";
 import type { Insn } from "../decoder.ts";
-import { makeEA } from "../compile.ts";
+import { eaHigh, makeEA } from "../compile.ts";
 import { setArithFlags } from "../flags.ts";
 import * as S from "../state.ts";
 import {
   ADDR_HI, FX, FX_FCS, FX_FDP, FX_FDS, FX_FIP, FX_REGS, FX_TAG_OP, SW_B, SW_C0, SW_C1, SW_C2, SW_C3, SW_ES, SW_SF,
-  addrAdd, eaHigh, mathFault,
+  addrAdd, mathFault,
 } from "./fpstate.ts";
 import * as SF from "./softfloat.ts";
 import { F } from "./softfloat.ts";
