@@ -70,6 +70,6 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
 export async function bootPv(path: string, options: BootOptions = {}): Promise<Booted> {
   const b = buildPv(path, options);
   b.domain.unpause();
-  await b.xen.scheduler.run({ maxVirtualNs: options.maxVirtualNs ?? 10e9, timeoutMs: options.timeoutMs ?? 60_000 });
+  await b.xen.scheduler.run({ maxVirtualNs: options.maxVirtualNs ?? 300e6, timeoutMs: options.timeoutMs ?? 30_000 });
   return b;
 }

@@ -1,0 +1,39 @@
+// Runs every checking PV test guest (guests/pv/*.c that report "checks: N passed, 0 failed")
+// in both 32-bit PAE and 64-bit, and the guests that must be crashed.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { SHUTDOWN_crash, SHUTDOWN_poweroff } from "../../src/xen/public.ts";
+import { bootPv } from "./boot.ts";
+import { buildPvGuest, type PvArch, pvToolchain } from "./build.ts";
+
+const skip = pvToolchain();
+const ARCHES: PvArch[] = ["i386", "x86_64"];
+const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events").split(",");
+
+for (const name of CHECKING) {
+  for (const arch of ARCHES) {
+    test(`${name} (${arch})`, { skip }, async () => {
+      const image = buildPvGuest(name, arch);
+      const { domain, console, xen } = await bootPv(image);
+      const out = console();
+      const failed = out.split("\n").filter((l) => l.startsWith("not ok"));
+      assert.deepEqual(failed, [], out);
+      assert.equal(domain.crashReason, undefined, `${domain.crashReason}\n${xen.logLines.join("\n")}\n${out}`);
+      assert.match(out, /checks: [1-9]\d* passed, 0 failed\n$/);
+      assert.equal(domain.shutdownReason, SHUTDOWN_poweroff);
+    });
+  }
+}
+
+for (const arch of ARCHES) {
+  test(`nohandler (${arch}): a fault with no trap table crashes the domain, the reason logged`, { skip }, async () => {
+    const image = buildPvGuest("nohandler", arch);
+    const lines: string[] = [];
+    const { domain, console } = await bootPv(image, { log: (l) => lines.push(l) });
+    assert.equal(console(), "about to fault\n");
+    assert.equal(domain.shutdownReason, SHUTDOWN_crash);
+    assert.match(domain.crashReason ?? "", /^Unhandled: vec 14 error 0x2 at rip 0x[0-9a-f]+ cr2 0x0/);
+    assert.match(lines.join("\n"), /crashed: Unhandled: vec 14/);
+  });
+}
