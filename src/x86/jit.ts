@@ -37,6 +37,72 @@ interface Ctx {
   blockEipHi: number;
   /** Instructions in the block (for self-loops). */
   n: number;
+  /** The lazy-flags operation (CC_OP value) the unit's code has set at this point, or -1. */
+  flags: number;
+}
+
+const DST = `s[${S.CC_DST}]`;
+const SRC = `s[${S.CC_SRC}]`;
+
+/** CF as an expression over the lazy-flag words when the producing operation is known, or null. */
+function carryExpr(flags: number): string | null {
+  if (flags < 0) return null;
+  const kind = flags >> 2;
+  const sz = flags & 3;
+  if (kind === CC_LOGIC) return "0";
+  if (kind === CC_INC || kind === CC_DEC || kind === CC_SAR) return `(${SRC} & 1)`;
+  if (kind === CC_MUL) return `(${SRC} !== 0 ? 1 : 0)`;
+  if (sz !== 2) return null;
+  if (kind === CC_ADD) return `((${DST} >>> 0) < (${SRC} >>> 0) ? 1 : 0)`;
+  if (kind === CC_SUB) return `(((${DST} + ${SRC}) >>> 0) < (${SRC} >>> 0) ? 1 : 0)`;
+  if (kind === CC_SHL) return `(${SRC} >>> 31)`;
+  return null;
+}
+
+/** Condition cc as an expression over the lazy-flag words when the producer is known, or null. */
+function condExpr(flags: number, cc: number): string | null {
+  if (flags < 0) return null;
+  const kind = flags >> 2;
+  const sz = flags & 3;
+  if (kind === 0 || sz < 2) return null;
+  const zero = sz === 3 ? `((${DST} | s[${S.CC_DST + 1}]) === 0)` : `(${DST} === 0)`;
+  if (cc === 4) return zero;
+  if (cc === 5) return `!${zero}`;
+  if (sz !== 2) return null;
+  const a = `((${DST} + ${SRC}) | 0)`;
+  if (kind === CC_SUB) {
+    switch (cc) {
+      case 2: return `((${a} >>> 0) < (${SRC} >>> 0))`;
+      case 3: return `((${a} >>> 0) >= (${SRC} >>> 0))`;
+      case 6: return `((${a} >>> 0) <= (${SRC} >>> 0))`;
+      case 7: return `((${a} >>> 0) > (${SRC} >>> 0))`;
+      case 8: return `(${DST} < 0)`;
+      case 9: return `(${DST} >= 0)`;
+      case 12: return `(${a} < ${SRC})`;
+      case 13: return `(${a} >= ${SRC})`;
+      case 14: return `(${a} <= ${SRC})`;
+      case 15: return `(${a} > ${SRC})`;
+    }
+    return null;
+  }
+  if (kind === CC_LOGIC) {
+    switch (cc) {
+      case 2: return "false";
+      case 3: return "true";
+      case 6: return zero;
+      case 7: return `!${zero}`;
+      case 8: case 12: return `(${DST} < 0)`;
+      case 9: case 13: return `(${DST} >= 0)`;
+      case 14: return `(${DST} <= 0)`;
+      case 15: return `(${DST} > 0)`;
+    }
+    return null;
+  }
+  if (kind === CC_INC || kind === CC_DEC || kind === CC_ADD) {
+    if (cc === 8) return `(${DST} < 0)`;
+    if (cc === 9) return `(${DST} >= 0)`;
+  }
+  return null;
 }
 
 /** Source for the effective address of a memory operand into locals `ea`/`eh`, or null. */
@@ -175,12 +241,12 @@ function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean 
       const inc = mn === "inc";
       const kind = ((inc ? CC_INC : CC_DEC) << 2) | (os === 8 ? 3 : 2);
       if (os === 4) {
-        return { src: `c = CF(s); r = (s[${r * 2}] ${inc ? "+" : "-"} 1) | 0; s[${S.CC_SRC}] = c; s[${S.CC_OP}] = ${kind}; s[${S.CC_DST}] = r; ${set32(r, "r")}`, faults: false, stores: false };
+        return { src: `c = ${carryExpr(c.flags) ?? "CF(s)"}; r = (s[${r * 2}] ${inc ? "+" : "-"} 1) | 0; s[${S.CC_SRC}] = c; s[${S.CC_OP}] = ${kind}; s[${S.CC_DST}] = r; ${set32(r, "r")}`, faults: false, stores: false };
       }
       if (os === 8) {
         const w = r * 2;
         const hi = inc ? `(r === 0 ? (s[${w + 1}] + 1) | 0 : s[${w + 1}])` : `(r === -1 ? (s[${w + 1}] - 1) | 0 : s[${w + 1}])`;
-        return { src: `c = CF(s); r = (s[${w}] ${inc ? "+" : "-"} 1) | 0; h = ${hi}; s[${S.CC_SRC}] = c; s[${S.CC_OP}] = ${kind}; s[${S.CC_DST}] = r; s[${S.CC_DST + 1}] = h; s[${w}] = r; s[${w + 1}] = h;`, faults: false, stores: false };
+        return { src: `c = ${carryExpr(c.flags) ?? "CF(s)"}; r = (s[${w}] ${inc ? "+" : "-"} 1) | 0; h = ${hi}; s[${S.CC_SRC}] = c; s[${S.CC_OP}] = ${kind}; s[${S.CC_DST}] = r; s[${S.CC_DST + 1}] = h; s[${w}] = r; s[${w + 1}] = h;`, faults: false, stores: false };
       }
       return null;
     }
@@ -287,14 +353,16 @@ function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean 
         faults = true;
       }
       const r = d.reg * 2;
-      return { src: `${pre}m = ${a}; if (COND(s, ${d.opcode & 15})) s[${r}] = m; s[${r + 1}] = 0;`, faults, stores: false };
+      const cond = condExpr(c.flags, d.opcode & 15) ?? `COND(s, ${d.opcode & 15})`;
+      return { src: `${pre}m = ${a}; if (${cond}) s[${r}] = m; s[${r + 1}] = 0;`, faults, stores: false };
     }
     case "setcc": {
       if (d.mod !== 3) return null;
       const hb = d.highByteRegs && d.rm >= 4 && d.rm < 8;
       const w = (hb ? d.rm - 4 : d.rm) * 2;
       const sh = hb ? 8 : 0;
-      return { src: `s[${w}] = (s[${w}] & ${~(0xff << sh)}) | ((COND(s, ${d.opcode & 15}) ? 1 : 0) << ${sh});`, faults: false, stores: false };
+      const cond = condExpr(c.flags, d.opcode & 15) ?? `COND(s, ${d.opcode & 15})`;
+      return { src: `s[${w}] = (s[${w}] & ${~(0xff << sh)}) | ((${cond} ? 1 : 0) << ${sh});`, faults: false, stores: false };
     }
     case "lea": {
       if (os !== 4 && os !== 8) return null;
@@ -334,7 +402,7 @@ function emit(d: Insn, c: Ctx): { src: string; faults: boolean; stores: boolean 
       const taken = selfLoop
         ? `if (it + 1 < lim && !cpu.eventCheck) { it++; continue; } ${jumpTo(lo, hi)} return ${(k << 2) | 1};`
         : `${jumpTo(lo, hi)} return ${(k << 2) | 1};`;
-      const cond = cc === 4 ? "ZF(s) !== 0" : cc === 5 ? "ZF(s) === 0" : `COND(s, ${cc})`;
+      const cond = condExpr(c.flags, cc) ?? (cc === 4 ? "ZF(s) !== 0" : cc === 5 ? "ZF(s) === 0" : `COND(s, ${cc})`);
       return { src: `if (${cond}) { ${taken} } s[${S.RIP_LO}] = ${c.nextLo}; s[${S.RIP_HI}] = ${c.nextHi}; return ${(k << 2) | 1};`, faults: false, stores: false };
     }
     case "call": {
@@ -367,6 +435,9 @@ export interface Compiled {
 }
 
 const MAX_TRACE_BLOCKS = 4;
+/** Placeholders in a closure call's line for storing and reloading the register locals. */
+const SPILL = "/*spill*/";
+const RELOAD = "/*reload*/";
 const MAX_TRACE_INSNS = 96;
 
 /**
@@ -402,6 +473,14 @@ function traceOf(b: Block): Block[] {
   return blocks;
 }
 
+/** The lazy-flag operation after a template: the last constant stored to CC_OP, or -1 if dynamic. */
+function flagsAfter(src: string, before: number): number {
+  if (/\b(ALU|ALU64)\(s\b/.test(src)) return -1;
+  let after = before;
+  for (const m of src.matchAll(new RegExp(`s\\[${S.CC_OP}\\] = (\\d+);`, "g"))) after = Number(m[1]);
+  return after;
+}
+
 /** Compiles a block (and the trace that follows it through calls and returns); null if it can't. */
 export function compileBlock(cpu: Cpu, b: Block): Compiled | null {
   if (b.insns === null || b.insns.length !== b.n || b.n === 0) return null;
@@ -428,6 +507,9 @@ export function compileBlock(cpu: Cpu, b: Block): Compiled | null {
   const n = insns.length;
   const lines: string[] = [];
   let selfLoop = false;
+  // What the lazy-flag words hold, as far as the code emitted so far shows (-1: unknown).
+  // A self-loop's head is reached from the entry and from the back edge: unknown there.
+  let flags = -1;
   const nBlocks = blocks.length;
   for (let k = 0; k < n; k++) {
     const d = insns[k];
@@ -435,23 +517,49 @@ export function compileBlock(cpu: Cpu, b: Block): Compiled | null {
     // from the RIP of the next instruction of the unit after a CALL or RET.
     const ownNextLo = (ripLo[k] + d.len) | 0;
     const ownNextHi = code64 && ownNextLo >>> 0 < ripLo[k] >>> 0 ? (ripHi[k] + 1) | 0 : ripHi[k];
-    const c: Ctx = { code64, sw, k, nextLo: ownNextLo, nextHi: ownNextHi, blockEipLo: b.eipLo, blockEipHi: b.eipHi, n };
+    const c: Ctx = { code64, sw, k, nextLo: ownNextLo, nextHi: ownNextHi, blockEipLo: b.eipLo, blockEipHi: b.eipHi, n, flags };
     const inTrace = nBlocks > 1 && k < n - 1;
     const inline = emitTraced(d, c, inTrace ? ripLo[k + 1] : null, inTrace ? ripHi[k + 1] : null);
     if (inline !== null) {
       if (inline.src.includes("continue;")) selfLoop = true;
       lines.push(inline.src);
+      flags = flagsAfter(inline.src, flags);
       if (inline.stores) lines.push(`if (B.n !== ${b.n}) return ${(k + 1) << 2};`);
     } else {
-      lines.push(`cpu.jitIndex = ${k}; r = F[${k}](); if (r !== 0) return ${k << 2} | r; if (B.n !== ${b.n}) return ${(k + 1) << 2};`);
+      lines.push(`${SPILL}cpu.jitIndex = ${k}; r = F[${k}](); ${RELOAD}if (r !== 0) return ${k << 2} | r; if (B.n !== ${b.n}) return ${(k + 1) << 2};`);
+      flags = -1;
     }
   }
   lines.push(`return ${n << 2};`);
+  // Guest registers live in locals inside the unit: loaded at entry, stored back on every way
+  // out (return or a fault unwinding), and around each closure call, which sees only s[].
+  // The lazy-flag words (CC_OP .. CC_SRC2) too; the helpers that read or write them through
+  // s (CF, ZF, COND, ALU, ALU64) get them stored before and reloaded after.
+  const local = (w: number) => w < 32 || (w >= S.CC_OP && w <= S.CC_SRC2 + 1);
+  const used = new Set<number>();
+  for (const l of lines) for (const m of l.matchAll(/s\[(\d+)\]/g)) if (local(Number(m[1]))) used.add(Number(m[1]));
+  const words = [...used].sort((x, y) => x - y);
+  const spill = words.map((w) => `s[${w}] = g${w}; `).join("");
+  const reload = words.map((w) => `g${w} = s[${w}]; `).join("");
+  const flagWords = words.filter((w) => w >= 32);
+  const flagSpill = flagWords.map((w) => `s[${w}] = g${w}; `).join("");
+  const flagReload = flagWords.map((w) => `g${w} = s[${w}]; `).join("");
+  const localized = lines.map((l) => {
+    let out = l.replace(/s\[(\d+)\]/g, (all, w) => (local(Number(w)) ? `g${w}` : all));
+    if (out.includes(SPILL)) out = out.replace(SPILL, spill).replace(RELOAD, reload);
+    else if (/\b(ALU|ALU64)\(s\b/.test(out)) out = `${flagSpill}${out} ${flagReload}`; // they write the flags
+    else if (/\b(CF|ZF|COND)\(s\b/.test(out)) out = `${flagSpill}${out}`; // they only read them
+    return out;
+  });
+  const regs = words;
   // A self-loop counts its completed iterations in \`it\` and adds them to cpu.retired on the
   // way out, whichever way that is (return or a fault unwinding).
-  const body = selfLoop
-    ? `let it = 0;\nconst lim = Math.min(Math.floor((cpu.runEnd - cpu.retired) / ${n}), 1048576);\ntry {\nfor (;;) {\n${lines.join("\n")}\n}\n} finally {\ncpu.retired += it * ${n};\n}`
-    : lines.join("\n");
+  let body = selfLoop
+    ? `let it = 0;\nconst lim = Math.min(Math.floor((cpu.runEnd - cpu.retired) / ${n}), 1048576);\ntry {\nfor (;;) {\n${localized.join("\n")}\n}\n} finally {\ncpu.retired += it * ${n};\n}`
+    : localized.join("\n");
+  if (regs.length > 0) {
+    body = `${regs.map((w) => `let g${w} = s[${w}];`).join(" ")}\ntry {\n${body}\n} finally {\n${spill}\n}`;
+  }
   const src =
     `"use strict";\nreturn function block() {\n` +
     `let r = 0, b = 0, c = 0, h = 0, m = 0, t = 0, t2 = 0, ea = 0, eh = 0;\n${body}\n};`;
