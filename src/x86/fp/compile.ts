@@ -4,6 +4,7 @@
  */
 import type { Cpu } from "../cpu.ts";
 import type { Insn } from "../decoder.ts";
+import { compileSse } from "./sse.ts";
 import { compileFwait, compileX87 } from "./x87.ts";
 
 type Fn = () => number;
@@ -12,5 +13,5 @@ export function compileFloatingPoint(cpu: Cpu, d: Insn, eipLo: number, eipHi: nu
   const mn = d.entry!.mnemonic;
   if (mn === "fpu") return compileX87(cpu, d, eipLo, eipHi, nextLo, nextHi);
   if (mn === "fwait") return compileFwait(cpu);
-  return null;
+  return compileSse(cpu, d, eipLo, eipHi, nextLo, nextHi);
 }

@@ -60,6 +60,8 @@ export const SW_B = 0x8000;
 /** Per-Cpu views of the state frame for the FP units. */
 export interface FpViews {
   u8: Uint8Array;
+  i8: Int8Array;
+  u32: Uint32Array;
   i16: Int16Array;
   u16: Uint16Array;
   i32: Int32Array;
@@ -77,6 +79,8 @@ export function views(s: Int32Array): FpViews {
     const n = s.length * 4;
     v = {
       u8: new Uint8Array(b, o, n),
+      i8: new Int8Array(b, o, n),
+      u32: new Uint32Array(b, o, n >> 2),
       i16: new Int16Array(b, o, n >> 1),
       u16: new Uint16Array(b, o, n >> 1),
       i32: s,

@@ -4,6 +4,7 @@
 // exception shows as #MF), an initial x87/SSE state (FXSAVE image: control and status words,
 // tags, TOP, MXCSR with all rounding modes, FTZ, DAZ, masks), register and memory operands
 // drawn toward the edges (values.ts). Cases are a pure function of (mode, seed, index).
+import { FP_OPCODE_LINES } from "../../../src/x86/fp/opcodes.ts";
 import { OPCODES, type OpcodeEntry } from "../../../src/x86/opcodes.ts";
 import { CODE_ADDR, DATA_ADDR, type Mode, type Patch, STACK_ADDR } from "../difftest/cases.ts";
 import { Rng } from "../difftest/generator.ts";
@@ -253,7 +254,7 @@ function le16(v: number): number[] {
 function f80bytes(v: F80): number[] {
   return [...le32(v[2]), ...le32(v[1]), ...le16(v[0])];
 }
-function f64bytes(v: F64): number[] {
+export function f64bytes(v: F64): number[] {
   return [...le32(v[1]), ...le32(v[0])];
 }
 
@@ -408,17 +409,182 @@ export function fpEntries(mode: Mode): FpEntry[] {
 /** SSE/MMX entries from the fp lines of the opcode table (added as the units land). */
 function sseEntries(): FpEntry[] {
   const out: FpEntry[] = [];
-  for (const e of OPCODES) {
-    if (e.userTestable || e.mnemonic === "fpu" || e.mnemonic === "fwait") continue;
+  // The fp lines are merged last into the table.
+  const n = FP_OPCODE_LINES.split("\n").filter((l) => l.trim() !== "").length;
+  for (const e of OPCODES.slice(OPCODES.length - n)) {
     const b = sseBuilder(e);
     if (b) out.push(b);
   }
   return out;
 }
 
+const FLOAT_MN = /^(add|sub|mul|div|min|max|sqrt|rcp|rsqrt|cmp|u?comi|cvt|round|dp|hadd|hsub|addsub|blendv?p|and|andn|or|xor)(ss|sd|ps|pd|s|)/;
+
+function entryLabel(e: OpcodeEntry): string {
+  const pfx = e.prefix ? `${e.prefix.toString(16).toUpperCase()} ` : "";
+  const map = ["", "0F ", "0F 38 ", "0F 3A "][e.map]!;
+  const op = e.opcode.toString(16).toUpperCase().padStart(2, "0");
+  const grp = e.group >= 0 ? `/${e.group}` : e.modrmExact >= 0 ? `=${e.modrmExact.toString(16).toUpperCase()}` : "";
+  return `${pfx}${map}${op}${grp} ${e.mnemonic} ${e.operands.join(",")}`.trim();
+}
+
+function sseFamily(e: OpcodeEntry): string {
+  const m = e.mnemonic;
+  const mmxOnly = e.operands.some((o) => /^[PQN]/.test(o)) && !e.operands.some((o) => /^[VWU]/.test(o));
+  if (m === "fxsave" || m === "fxrstor" || m === "ldmxcsr" || m === "stmxcsr" || m === "emms") return "sse-ctl";
+  if (m.startsWith("pcmp") && m.includes("str")) return "sse-str";
+  if (m === "crc32") return "sse-str";
+  if (/^(mov|lddqu|maskmov)/.test(m) && !m.startsWith("movmsk")) return mmxOnly ? "mmx" : "sse-move";
+  if (/^cvt/.test(m)) return "sse-cvt";
+  if (FLOAT_MN.test(m) && !/^(pcmp|pand|por|pxor)/.test(m)) return "sse-float";
+  return mmxOnly ? "mmx" : "sse-int";
+}
+
+/** Bytes of a memory operand spec (W/Q/E/M + size letter). */
+function memBytes(spec: string, rexW: boolean, e: OpcodeEntry): number {
+  const sz = spec.slice(1);
+  if (e.mnemonic === "fxsave" || e.mnemonic === "fxrstor") return 512;
+  switch (sz) {
+    case "x": case "u": return 16;
+    case "q": return 8;
+    case "d": return 4;
+    case "w": return 2;
+    case "b": return 1;
+    case "y": return rexW ? 8 : 4;
+    default: return 4;
+  }
+}
+
 function sseBuilder(e: OpcodeEntry): FpEntry | null {
-  void e;
-  return null;
+  const ops = e.operands;
+  const family = sseFamily(e);
+  const m = e.mnemonic;
+  const usesMmx = ops.some((o) => /^[PQN]/.test(o)) || m === "emms" || m === "movq2dq" || m === "movdq2q";
+  const isDouble = /(sd|pd)$|2sd|2pd|^cvt(sd|pd)|dppd/.test(m);
+  const isFloat = family === "sse-float" || family === "sse-cvt";
+  const regRole = ops.find((o) => /^[VPG]/.test(o));
+  const rmRole = ops.find((o) => /^[WQUNEM]/.test(o));
+  return {
+    label: entryLabel(e),
+    family,
+    modes: e.modes,
+    build(g: CaseBuilder): void {
+      const r = g.r;
+      if (usesMmx) {
+        g.initX87(0);
+        for (let i = 0; i < 8; i++) g.setMm(i, r.u32(), r.u32());
+        if (r.chance(0.2)) {
+          // Some MMX values with edge integers.
+          const i = r.below(8);
+          g.setMm(i, randInt32(r), randInt32(r));
+        }
+      }
+      const kind = isFloat ? (isDouble ? 1 : 0) : 2;
+      for (let i = 0; i < 16; i++) g.randomXmm(i, r.chance(0.85) ? kind : r.below(4));
+      const enc = new Enc();
+      if (e.prefix) enc.pfx.push(e.prefix);
+      if (r.chance(0.05)) enc.pfx.unshift(0x3e); // a no-op segment prefix
+      const rexW = g.mode === 64 && r.chance(ops.some((o) => o.endsWith("y")) ? 0.5 : 0.1);
+      if (rexW) enc.rex |= 8;
+      enc.op = e.map === 1 ? [0x0f, e.opcode] : e.map === 2 ? [0x0f, 0x38, e.opcode] : e.map === 3 ? [0x0f, 0x3a, e.opcode] : [e.opcode];
+      const nreg = g.mode === 64 ? 16 : 8;
+      // ModRM reg field.
+      let regField: number;
+      if (e.group >= 0) regField = e.group;
+      else if (regRole && regRole[0] === "G") regField = [0, 1, 2, 3, 5, 6, 7][r.below(7)]!;
+      else regField = regRole && regRole[0] === "P" ? r.below(8) : r.below(nreg);
+      // Related float operands: the source often near the destination.
+      const rmIsMem = rmRole !== undefined && (rmRole[0] === "M" || (/^[WQE]/.test(rmRole) && r.chance(0.4)));
+      if (rmRole === undefined) {
+        g.emit(enc);
+        return;
+      }
+      if (rmIsMem) {
+        const size = memBytes(rmRole, rexW, e);
+        const align = /^[WM]x$/.test(rmRole) || m === "fxsave" || m === "fxrstor" ? 16 : size >= 8 ? 8 : 1;
+        // Sometimes a base register that is also a general operand: avoid it.
+        if (regRole && regRole[0] === "G") g.reserved.add(regField & 7);
+        const off = g.mem(enc, regField, Math.min(size, 512), align);
+        fillMemory(g, off, size, kind, e, regField);
+      } else {
+        let rmReg = rmRole[0] === "E" ? r.below(nreg) : rmRole[0] === "Q" || rmRole[0] === "N" ? r.below(8) : r.below(nreg);
+        if (rmRole[0] === "E" && rmReg === 4) rmReg = 0;
+        if (regField & 8) enc.rex |= 4;
+        if (rmReg & 8) enc.rex |= 1;
+        enc.modrm = 0xc0 | ((regField & 7) << 3) | (rmReg & 7);
+        if (isFloat && r.chance(0.35) && rmRole[0] === "W") {
+          // The source lanes near the destination's.
+          for (let l = 0; l < 4; l++) {
+            const o = 160 + (regField & 15) * 16;
+            const so = 160 + (rmReg & 15) * 16;
+            if (isDouble && l < 2) {
+              const v = relatedF64(r, [g.dv.getUint32(o + l * 8 + 4, true), g.dv.getUint32(o + l * 8, true)]);
+              g.dv.setUint32(so + l * 8, v[1], true);
+              g.dv.setUint32(so + l * 8 + 4, v[0], true);
+            } else if (!isDouble) g.dv.setUint32(so + l * 4, relatedF32(r, g.dv.getUint32(o + l * 4, true)), true);
+          }
+        }
+      }
+      // Immediate.
+      if (ops.includes("Ib")) enc.imm = [immFor(g, m)];
+      // Instruction-specific set-ups.
+      if (m === "pcmpestri" || m === "pcmpestrm") {
+        g.regsLo[0] = (r.below(41) - 20) >>> 0;
+        g.regsLo[2] = (r.below(41) - 20) >>> 0;
+        g.regsHi[0] = g.mode === 64 && (g.regsLo[0]! & 0x80000000) ? 0xffffffff : 0;
+        g.regsHi[2] = g.mode === 64 && (g.regsLo[2]! & 0x80000000) ? 0xffffffff : 0;
+      }
+      if (m.startsWith("pcmp") && m.includes("str")) {
+        // Strings with NULs and repeated characters.
+        for (const x of [regField & 15, 0]) {
+          const o = 160 + x * 16;
+          for (let k = 0; k < 16; k++) g.fx[o + k] = r.chance(0.1) ? 0 : 0x61 + r.below(4);
+        }
+      }
+      if (m === "maskmovq" || m === "maskmovdqu") {
+        g.regsLo[7] = (DATA_ADDR + r.below(8192)) >>> 0;
+        g.regsHi[7] = 0;
+        if (g.mode === 64 && enc.pfx.length) enc.pfx = enc.pfx.filter((b) => b !== 0x3e);
+      }
+      g.emit(enc);
+    },
+  };
+}
+
+function immFor(g: CaseBuilder, m: string): number {
+  const r = g.r;
+  if (/^cmp(ss|sd|ps|pd)$/.test(m)) return r.chance(0.95) ? r.below(8) : r.below(256);
+  if (/^round/.test(m)) return r.below(16);
+  if (/^ps(rl|ra|ll)[wdq]$/.test(m)) return r.pick([0, 1, 7, 8, 15, 16, 31, 32, 63, 64, 255, r.below(256)]);
+  if (/^ps(rl|ll)dq$/.test(m)) return r.pick([0, 1, 7, 8, 15, 16, 17, r.below(256)]);
+  if (m === "palignr") return r.pick([0, 1, 7, 8, 15, 16, 17, 31, 32, r.below(256)]);
+  return r.u32() & 0xff;
+}
+
+function fillMemory(g: CaseBuilder, off: number, size: number, kind: number, e: OpcodeEntry, regField: number): void {
+  const r = g.r;
+  const m = e.mnemonic;
+  if (m === "fxrstor") {
+    // A valid MXCSR (and its mask word) at offset 24; everything else is the random fill.
+    const mx = (r.u32() & 0xffbf) >>> 0;
+    g.poke(off + 24, [...le32(mx), ...le32(0xffff)]);
+    g.poke(off, [...le16(0x37f | (r.u32() & 0x0c00)), ...le16(r.u32() & 0x3800), r.u32() & 0xff, 0, 0, 0]);
+    return;
+  }
+  if (m === "ldmxcsr") {
+    g.poke(off, le32(r.chance(0.9) ? (r.u32() & 0xffff) >>> 0 : r.u32()));
+    return;
+  }
+  const words = Math.max(1, Math.ceil(Math.min(size, 16) / 4));
+  const bytes: number[] = [];
+  if (kind === 1) {
+    const base: F64 = [g.dv.getUint32(160 + (regField & 15) * 16 + 4, true), g.dv.getUint32(160 + (regField & 15) * 16, true)];
+    for (let k = 0; k < Math.ceil(words / 2); k++) bytes.push(...f64bytes(r.chance(0.35) ? relatedF64(r, base) : randF64(r)));
+  } else if (kind === 0) {
+    const base = g.dv.getUint32(160 + (regField & 15) * 16, true);
+    for (let k = 0; k < words; k++) bytes.push(...le32(r.chance(0.35) ? relatedF32(r, base) : randF32(r)));
+  } else for (let k = 0; k < words; k++) bytes.push(...le32(randInt32(r)));
+  g.poke(off, bytes.slice(0, Math.min(size, 16)));
 }
 
 function mix32(x: number): number {
