@@ -46,11 +46,21 @@ TRAP 0,0; TRAP 1,0; TRAP 2,0; TRAP 3,0; TRAP 4,0; TRAP 5,0; TRAP 6,0; TRAP 7,0
 TRAP 8,1; TRAP 9,0; TRAP 10,1; TRAP 11,1; TRAP 12,1; TRAP 13,1; TRAP 14,1; TRAP 15,0
 TRAP 16,0; TRAP 17,1; TRAP 18,0; TRAP 19,0; TRAP 32,0; TRAP 128,0; TRAP 129,0; TRAP 130,0
 
+/* Data segments may be user ones (or null after a return to ring 3): save them and load the
+ * kernel's flat data segment, as a ring-1 kernel's entry code must. */
 trap_common:
   pushal
-  pushl %esp
+  pushl %ds
+  pushl %es
+  movl $0xe021, %eax
+  movl %eax, %ds
+  movl %eax, %es
+  leal 8(%esp), %eax
+  pushl %eax
   call trap_dispatch
   addl $4, %esp
+  popl %es
+  popl %ds
   popal
   addl $8, %esp
   iret
@@ -60,7 +70,14 @@ event_entry:
   pushl $0
   pushl $-1
   pushal
+  pushl %ds
+  pushl %es
+  movl $0xe021, %eax
+  movl %eax, %ds
+  movl %eax, %es
   call event_dispatch
+  popl %es
+  popl %ds
   popal
   addl $8, %esp
   iret

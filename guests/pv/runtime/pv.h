@@ -77,6 +77,8 @@ typedef void (*trap_fn)(struct regs *r);
 void install_traps(void);
 void on_trap(int vector, trap_fn fn);
 void set_soft_int(int vector, int dpl, trap_fn fn);
+/* 64-bit: the handler of user-mode SYSCALLs (registered with callback_op by the guest). */
+extern trap_fn syscall_handler;
 /* Event callback; handler(port) runs for each pending unmasked port. */
 void install_events(void (*handler)(unsigned port));
 extern volatile unsigned long events_delivered;

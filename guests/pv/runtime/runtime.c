@@ -203,6 +203,7 @@ static char *const stubs[20] = {trap_0,  trap_1,  trap_2,  trap_3,  trap_4,  tra
                                 trap_7,  trap_8,  trap_9,  trap_10, trap_11, trap_12, trap_13,
                                 trap_14, trap_15, trap_16, trap_17, trap_18, trap_19};
 static trap_fn handlers[256];
+trap_fn syscall_handler;
 
 #ifdef __x86_64__
 #define KERNEL_CS FLAT_KERNEL_CS
@@ -234,6 +235,10 @@ void set_soft_int(int vector, int dpl, trap_fn fn) {
 
 void trap_dispatch(struct regs *r) {
   int v = (int)(long)r->vector;
+  if (v == -3 && syscall_handler) {
+    syscall_handler(r);
+    return;
+  }
   if (v >= 0 && v < 256 && handlers[v]) {
     handlers[v](r);
     return;
