@@ -491,6 +491,7 @@ function compileMove(c: Ctx): Fn | null {
         if ((cr0 & S.CR0_TS) !== 0) cpu.fault(S.VEC_NM);
         if ((s[FX] & (SW_ES << 16)) !== 0) mathFault(cpu);
         s[FX_TAG_OP] &= ~0xff;
+        s[FX] &= ~(7 << 27); // TOP = 0
         return 0;
       };
     case "ldmxcsr":
@@ -522,7 +523,10 @@ function compileMove(c: Ctx): Fn | null {
         const lo = c.lo;
         const hi = c.hi;
         if ((linearLow(cpu, seg, lo) & 15) !== 0) cpu.gp(0);
+        const last = addrAdd(lo, hi, 511, asize);
         if (mn === "fxsave") {
+          // The host checks the last byte first.
+          cpu.probeWrite(seg, last, ADDR_HI, 1);
           cpu.probeWrite(seg, lo, hi, 512);
           storeImage(s, (off, v) => {
             const a = addrAdd(lo, hi, off, asize);
@@ -535,7 +539,7 @@ function compileMove(c: Ctx): Fn | null {
           return cpu.rd32(seg, a, ADDR_HI);
         };
         // Read everything (faults first), check MXCSR, then load.
-        cpu.rd8(seg, addrAdd(lo, hi, 511, asize), ADDR_HI);
+        cpu.rd8(seg, last, ADDR_HI);
         const mx = rd(24);
         if ((mx & ~MXCSR_MASK) !== 0) cpu.gp(0);
         const img = FXIMG;
@@ -1159,9 +1163,10 @@ function compileConvert(c: Ctx): Fn | null {
       const xs = isMem ? SCR : mmxSrc ? mmWord(c.rm) : xmmWord(c.rm);
       return () => {
         c.sse();
+        // An MMX register source makes the x87-to-MMX transition; a memory source does not.
         if (mmxSrc && !isMem) c.mmx();
         if (isMem) c.load(size, size === 16);
-        if (mmxSrc) c.enterMmx();
+        if (mmxSrc && !isMem) c.enterMmx();
         const ctl = sseCtl(s[FX_MXCSR]);
         LF = 0;
         for (let l = 0; l < lanes; l++) {

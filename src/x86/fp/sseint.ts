@@ -183,7 +183,7 @@ export function compileSseInt(c: Ctx): Fn | null {
     case "punpcklbw": case "punpcklwd": case "punpckldq": case "punpcklqdq":
     case "punpckhbw": case "punpckhwd": case "punpckhdq": case "punpckhqdq": {
       const size = mn.endsWith("qdq") ? 8 : mn.endsWith("dq") ? 4 : mn.endsWith("wd") ? 2 : 1;
-      const high = mn[5] === "h";
+      const high = mn[6] === "h";
       const cnt = n / size / 2; // elements taken from each
       // MMX low unpacks read only 32 bits of a memory source.
       const srcBytes = mmx && !high ? 4 : n;

@@ -11,7 +11,9 @@ import {
 } from "../difftest/cases.ts";
 
 export const FP_CASE_IN_SIZE = CASE_IN_SIZE + 512;
-export const FP_CASE_OUT_SIZE = CASE_OUT_SIZE + 512;
+/** Differences beyond the first 48 that the FP harness reports (FXSAVE writes 512 bytes). */
+export const MORE_DIFFS = 560;
+export const FP_CASE_OUT_SIZE = CASE_OUT_SIZE + 512 + 4 * MORE_DIFFS;
 
 export interface FpCase extends TestCase {
   /** Initial FXSAVE image (512 bytes). */
@@ -29,10 +31,14 @@ export interface FpCheck {
   relErr?: number;
   /** EFLAGS bits not compared. */
   flagsMask?: number;
+  /** Region offsets whose memory contents are not compared. */
+  memIgnore?: number[];
 }
 
 export interface FpResult extends CaseResult {
   fx: Uint8Array;
+  /** Every changed byte (up to 608): region offset -> new value. */
+  allDiffs: Map<number, number>;
 }
 
 export function encodeFpCase(c: FpCase, buf: Uint8Array, off: number): void {
@@ -43,5 +49,9 @@ export function encodeFpCase(c: FpCase, buf: Uint8Array, off: number): void {
 export function decodeFpResult(buf: Uint8Array, off: number): FpResult {
   const r = decodeResult(buf, off) as FpResult;
   r.fx = buf.slice(off + CASE_OUT_SIZE, off + CASE_OUT_SIZE + 512);
+  r.allDiffs = new Map(r.diffs.map((d) => [d.offset, d.value]));
+  const more = Math.min(Math.max(0, r.ndiff - 48), MORE_DIFFS);
+  const base = off + CASE_OUT_SIZE + 512;
+  for (let i = 0; i < more; i++) r.allDiffs.set(buf[base + i * 4]! | (buf[base + i * 4 + 1]! << 8), buf[base + i * 4 + 2]!);
   return r;
 }

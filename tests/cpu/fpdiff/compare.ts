@@ -42,7 +42,18 @@ function ulpDistance(a: Uint8Array, ao: number, b: Uint8Array, bo: number): numb
 }
 
 export function compareFp(c: FpCase, nat: FpResult, emu: FpResult): string[] {
-  const out = compareInteger(c, nat, emu).filter((d) => !(c.check.flagsMask && d.startsWith("eflags")));
+  let out = compareInteger(c, nat, emu).filter((d) => !(c.check.flagsMask && d.startsWith("eflags")));
+  if (c.check.memIgnore && out.some((d) => d.startsWith("memory"))) {
+    // Compare every changed byte except the ignored ones.
+    const ign = new Set(c.check.memIgnore);
+    const bad: string[] = [];
+    for (const k of new Set([...nat.allDiffs.keys(), ...emu.allDiffs.keys()])) {
+      if (ign.has(k) || nat.allDiffs.get(k) === emu.allDiffs.get(k)) continue;
+      bad.push(`${hex32(k, 4)}: native ${nat.allDiffs.get(k)?.toString(16) ?? "-"}, emulator ${emu.allDiffs.get(k)?.toString(16) ?? "-"}`);
+    }
+    out = out.filter((d) => !d.startsWith("memory"));
+    if (bad.length) out.push(`memory: ${bad.slice(0, 12).join("; ")}${bad.length > 12 ? " ..." : ""}`);
+  }
   const a = nat.fx;
   const b = emu.fx;
   if (u16(a, 0) !== u16(b, 0)) out.push(`fcw: native ${hex32(u16(a, 0), 4)}, emulator ${hex32(u16(b, 0), 4)}`);

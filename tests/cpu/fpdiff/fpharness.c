@@ -91,6 +91,7 @@
 #define REGION_SIZE (DATA_SIZE + STACK_SIZE)
 #define MAX_CODE 64
 #define MAX_DIFFS 48
+#define MORE_DIFFS 560
 #define VEC_TIMEOUT 0x100u
 #define VEC_SYSCALL 0x101u
 
@@ -120,11 +121,12 @@ struct case_out {
   uint32_t eflags, ndiff, diff_hash, pad;
   struct diff_entry diffs[MAX_DIFFS];
   uint8_t fx[512];
+  struct diff_entry more[MORE_DIFFS]; /* differences 48..(48+MORE_DIFFS-1) */
 };
 #pragma pack(pop)
 
 _Static_assert(sizeof(struct case_in) == 272 + 512, "CaseIn size");
-_Static_assert(sizeof(struct case_out) == 368 + 512, "CaseOut size");
+_Static_assert(sizeof(struct case_out) == 368 + 512 + 4 * MORE_DIFFS, "CaseOut size");
 
 #if defined(__x86_64__)
 #define NGREGS 16
@@ -383,7 +385,7 @@ static void setup(void) {
 /* Buffered I/O on raw file descriptors; output is flushed before every blocking read. */
 static uint8_t inbuf[784 * 512];
 static size_t in_pos, in_len;
-static uint8_t outbuf[880 * 256];
+static uint8_t outbuf[(880 + 4 * MORE_DIFFS) * 128];
 static size_t out_len;
 
 static void flush_out(void) {
@@ -524,6 +526,9 @@ static void run_case(const struct case_in *c, struct case_out *o) {
       if (ndiff < MAX_DIFFS) {
         o->diffs[ndiff].offset = (uint16_t)off;
         o->diffs[ndiff].value = v;
+      } else if (ndiff < MAX_DIFFS + MORE_DIFFS) {
+        o->more[ndiff - MAX_DIFFS].offset = (uint16_t)off;
+        o->more[ndiff - MAX_DIFFS].value = v;
       }
       ndiff++;
       h = (h ^ (off & 0xFF)) * 16777619u;
