@@ -52,6 +52,11 @@ function carryExpr(flags: number): string | null {
   if (kind === CC_LOGIC) return "0";
   if (kind === CC_INC || kind === CC_DEC || kind === CC_SAR) return `(${SRC} & 1)`;
   if (kind === CC_MUL) return `(${SRC} !== 0 ? 1 : 0)`;
+  if (sz === 3 && kind === CC_ADD) {
+    const dh = `s[${S.CC_DST + 1}]`;
+    const sh = `s[${S.CC_SRC + 1}]`;
+    return `((${dh} >>> 0) < (${sh} >>> 0) || (${dh} === ${sh} && (${DST} >>> 0) < (${SRC} >>> 0)) ? 1 : 0)`;
+  }
   if (sz !== 2) return null;
   if (kind === CC_ADD) return `((${DST} >>> 0) < (${SRC} >>> 0) ? 1 : 0)`;
   if (kind === CC_SUB) return `(((${DST} + ${SRC}) >>> 0) < (${SRC} >>> 0) ? 1 : 0)`;
