@@ -100,7 +100,9 @@ export interface CpuOptions {
 /** Thrown inside run() only; never escapes it. */
 export const GUEST_FAULT = { guestFault: true };
 
-const TLB_BITS = 20;
+// 2^18 entries: 5 MiB of tags per privilege level; the top bits of the linear page are folded
+// into the index so that the kernel's high half and user space don't alias.
+const TLB_BITS = 18;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
 const TLB_INVALID = 1; // never equals a page-aligned tag
@@ -186,7 +188,7 @@ class Tlb {
 }
 
 export function tlbIndex(lin: number, linHi: number): number {
-  return ((lin >>> 12) ^ ((linHi & 0xffff) << 4)) & TLB_MASK;
+  return ((lin >>> 12) ^ (lin >>> 26) ^ ((linHi & 0xffff) << 2)) & TLB_MASK;
 }
 
 export class Cpu {
@@ -353,11 +355,11 @@ export class Cpu {
   }
 
   /** Loads a segment cache directly (as the processor's reset or a loader would). */
-  loadSegmentRaw(seg: number, selector: number, base: number, limit: number, attr: number): void {
+  loadSegmentRaw(seg: number, selector: number, base: number, limit: number, attr: number, baseHi = 0): void {
     const s = this.s;
     s[S.segWord(seg, S.SEG_SEL)] = selector & 0xffff;
     s[S.segWord(seg, S.SEG_BASE_LO)] = base | 0;
-    s[S.segWord(seg, S.SEG_BASE_HI)] = 0;
+    s[S.segWord(seg, S.SEG_BASE_HI)] = baseHi | 0;
     s[S.segWord(seg, S.SEG_LIMIT)] = limit | 0;
     s[S.segWord(seg, S.SEG_ATTR)] = attr;
     this.segmentChanged(seg);
@@ -481,7 +483,7 @@ export class Cpu {
       }
     } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 1, false);
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh) return this.u8[t.phys[i] + (lin & 0xfff)];
     return this.readSlow(lin, lh, 1);
   }
@@ -499,7 +501,7 @@ export class Cpu {
       }
     } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 2, false);
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) !== 0xfff) {
       const pa = t.phys[i] + (lin & 0xfff);
       return (pa & 1) === 0 ? this.u16[pa >>> 1] : this.u8[pa] | (this.u8[pa + 1] << 8);
@@ -520,7 +522,7 @@ export class Cpu {
       }
     } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 4, false);
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xffc) {
       const pa = t.phys[i] + (lin & 0xfff);
       return (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
@@ -542,7 +544,7 @@ export class Cpu {
       }
     } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 8, false);
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xff8) {
       const pa = t.phys[i] + (lin & 0xfff);
       if ((pa & 7) === 0) {
@@ -574,7 +576,7 @@ export class Cpu {
       }
     } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 1, true);
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh) {
       this.u8[t.phys[i] + (lin & 0xfff)] = v;
       return;
@@ -595,7 +597,7 @@ export class Cpu {
       }
     } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 2, true);
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) !== 0xfff) {
       const pa = t.phys[i] + (lin & 0xfff);
       if ((pa & 1) === 0) this.u16[pa >>> 1] = v;
@@ -621,7 +623,7 @@ export class Cpu {
       }
     } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 4, true);
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xffc) {
       const pa = t.phys[i] + (lin & 0xfff);
       if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
@@ -644,7 +646,7 @@ export class Cpu {
       }
     } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 8, true);
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xff8) {
       const pa = t.phys[i] + (lin & 0xfff);
       this.dv.setInt32(pa, vLo, true);
@@ -665,7 +667,7 @@ export class Cpu {
   checkWritable(seg: number, lo: number, hi: number, size: number): void {
     if (!this.code64 && this.segFast[seg] !== 0) {
       const lin = (lo + this.segBase[seg]) | 0;
-      const i = (lin >>> 12) & TLB_MASK;
+      const i = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
       if (this.tlb.tagW[i] === (lin & ~0xfff) && this.tlb.tagHi[i] === 0 && (lin & 0xfff) <= 0x1000 - size) return;
     }
     this.probeWrite(seg, lo, hi, size);
@@ -818,6 +820,7 @@ export class Cpu {
    * 1 = write, 2 = execute. Fills the TLB. Returns the physical address or faults with #PF.
    */
   translate(lin: number, lh: number, access: number): number {
+    if (access === 1 && this.writeThroughReadOnly) return this.translateAs(lin, lh, 0, this.cpl === 3, false);
     return this.translateAs(lin, lh, access, this.cpl === 3, true);
   }
 
@@ -845,7 +848,7 @@ export class Cpu {
 
   private fillTlb(lin: number, lh: number, pa: number, writable: boolean, executable: boolean, global: boolean, user: boolean): void {
     const t = user ? this.tlbUser : this.tlbSup;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     const ram = pa >= 0 && pa + 4096 <= this.ramBytes && !(this.mem.isMmio?.(pa) ?? false); // pa < 2^31 here (RAM < 2 GiB for the TLB)
     const tag = lin & ~0xfff;
     if (!ram || this.watchingData) {
@@ -872,7 +875,7 @@ export class Cpu {
 
   flushTlbPage(lin: number, lh: number): void {
     this.tlbGen++;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     this.tlbUser.clear(i);
     this.tlbSup.clear(i);
   }
@@ -898,7 +901,7 @@ export class Cpu {
   /** Physical address for an instruction fetch at a linear address. */
   private fetchTranslate(lin: number, lh: number): number {
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
     if (t.tagX[i] === (lin & ~0xfff) && t.tagHi[i] === lh) return t.phys[i] + (lin & 0xfff);
     return this.translate(lin, lh, 2);
   }
@@ -928,7 +931,7 @@ export class Cpu {
       b.valid
     ) {
       const t = this.tlb;
-      const i = ((lin >>> 12) ^ ((lh & 0xffff) << 4)) & TLB_MASK;
+      const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
       if (t.tagX[i] === (lin & ~0xfff) && t.tagHi[i] === lh && t.phys[i] === b.phys) return b;
       if ((this.translate(lin, lh, 2) & ~0xfff) === b.phys) return b;
     }
@@ -1331,6 +1334,12 @@ export class Cpu {
   private writeHook: ((pa: number, size: number, value: number) => boolean) | null = null;
   /** Makes run() execute exactly one instruction (emulateOne). */
   private forceStep = false;
+  /**
+   * emulateOne's option: stores are translated as reads (present and privilege still checked,
+   * write protection not), for a hypervisor emulating a guest store to a page it keeps
+   * read-only, such as a PV page table. The dirty bit is then left to the hook.
+   */
+  private writeThroughReadOnly = false;
 
   /**
    * Executes exactly one instruction at RIP. Every store it makes goes first to `hook(pa, size,
@@ -1338,14 +1347,16 @@ export class Cpu {
    * reach memory): how the hypervisor emulates a guest write to a page-table page. Returns the
    * exit code (EXIT_BUDGET when the instruction simply completed).
    */
-  emulateOne(hook: (pa: number, size: number, value: number) => boolean): number {
+  emulateOne(hook: (pa: number, size: number, value: number) => boolean, options: { writeThroughReadOnly?: boolean } = {}): number {
     this.writeHook = hook;
+    this.writeThroughReadOnly = options.writeThroughReadOnly === true;
     this.forceStep = true;
     this.flushTlb(false); // no write tag may bypass the hook
     try {
       return this.run(1);
     } finally {
       this.writeHook = null;
+      this.writeThroughReadOnly = false;
       this.forceStep = false;
       this.flushTlb(false);
     }

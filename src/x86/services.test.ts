@@ -99,3 +99,18 @@ test("an instruction breakpoint faults before the instruction; a data breakpoint
   assert.equal(cpu.run(100), EXIT_HLT);
   assert.equal(cpu.reg32(S.REG_EAX), 2);
 });
+
+test("emulateOne can write through a read-only mapping for a hypervisor that keeps page tables read-only", () => {
+  // mov [0x400010], eax ; hlt   with 0x400000 mapped read-only (supervisor-writable is off: CR0.WP)
+  const { cpu, ram } = flatCpu([0xa3, 0x10, 0x00, 0x40, 0x00, 0xf4], true);
+  new DataView(ram.buffer).setUint32(0x12000, 0x20000 | 0x5, true); // present, user, read-only
+  cpu.updateMode();
+  cpu.setReg32(S.REG_EAX, 0x1234);
+  cpu.controls.exceptionBitmap = 1 << S.VEC_PF;
+  assert.equal(cpu.run(10), EXIT_EXCEPTION, "an ordinary store faults");
+  assert.equal(cpu.exitInfo.errorCode, 0x3);
+  const seen: number[][] = [];
+  assert.equal(cpu.emulateOne((pa, size, v) => { seen.push([pa, size, v]); return true; }, { writeThroughReadOnly: true }), EXIT_BUDGET);
+  assert.deepEqual(seen, [[0x20010, 4, 0x1234]]);
+  assert.equal(cpu.eip, 0x1005);
+});
