@@ -359,8 +359,9 @@ function compileMove(c: Ctx): Fn | null {
       return () => {
         check();
         if (isMem) {
-          if (mmx) c.enterMmx();
+          // The x87-to-MMX transition happens only if the store does not fault.
           c.store(w64 ? 8 : 4, vw, false);
+          if (mmx) c.enterMmx();
         } else {
           if (mmx) c.enterMmx();
           s[g] = s[vw];
@@ -389,8 +390,8 @@ function compileMove(c: Ctx): Fn | null {
         return () => {
           c.mmx();
           if (isMem) {
-            c.enterMmx();
             c.store(8, mr, false);
+            c.enterMmx();
             return 0;
           }
           const md = mmWord(rm);
@@ -445,7 +446,7 @@ function compileMove(c: Ctx): Fn | null {
     case "movntq": {
       if (!isMem) return null;
       const mr = mmWord(reg);
-      return () => { c.mmx(); c.enterMmx(); c.store(8, mr, false); return 0; };
+      return () => { c.mmx(); c.store(8, mr, false); c.enterMmx(); return 0; };
     }
     case "movnti": {
       if (!isMem) return null;
@@ -795,9 +796,10 @@ function compileFloatMisc(c: Ctx): Fn | null {
       };
     }
     case "cmpss": case "cmpsd": case "cmpps": case "cmppd": {
-      if (imm > 7) return null; // AVX predicates need VEX: #UD? (the host decodes imm & 7 — see docs)
+      // Legacy SSE uses imm8 bits 2:0 only (the host ignores the rest).
+      const pred = imm & 7;
       const fmt = mn.endsWith("d") ? 1 : 2;
-      const lanes = mn[4] === "s" ? 1 : fmt === 1 ? 2 : 4;
+      const lanes = mn[3] === "s" ? 1 : fmt === 1 ? 2 : 4;
       const step = fmt === 1 ? 2 : 1;
       const size = lanes === 1 ? (fmt === 1 ? 8 : 4) : 16;
       return () => {
@@ -809,7 +811,7 @@ function compileFloatMisc(c: Ctx): Fn | null {
         for (let l = 0; l < lanes; l++) {
           const o = l * step;
           unpack2(s, fmt, xr + o, xs + o, daz);
-          const t = cmpPredicate(imm);
+          const t = cmpPredicate(pred);
           LF |= F.flags | denFlags();
           s[TMP + o] = t ? -1 : 0;
           if (fmt === 1) s[TMP + o + 1] = t ? -1 : 0;
@@ -1116,9 +1118,8 @@ function compileConvert(c: Ctx): Fn | null {
         else SF.unpackF32(0, s[xs], daz);
         const lo = SF.toInt(w64 ? 64 : 32, trunc ? 3 : (mx >> 13) & 3);
         const hi = SF.IH;
-        let flags = F.flags;
-        if ((flags & SF.FE_INVALID) === 0) flags |= SF.unpackFlags;
-        c.simd(flags);
+        // Conversions to integers do not report DE.
+        c.simd(F.flags);
         s[g] = lo;
         s[g + 1] = w64 ? hi : 0;
         return 0;
@@ -1196,6 +1197,8 @@ function compileConvert(c: Ctx): Fn | null {
         c.sse();
         if (toMmx) c.mmx();
         if (isMem) c.load(size, size === 16);
+        // The transition happens before a SIMD exception can be raised.
+        if (toMmx) c.enterMmx();
         const mx = s[FX_MXCSR];
         const daz = (mx & 0x40) !== 0;
         const rc = trunc ? 3 : (mx >> 13) & 3;
@@ -1206,14 +1209,11 @@ function compileConvert(c: Ctx): Fn | null {
           if (fromD) SF.unpackF64(0, s[xs + l * 2 + 1], s[xs + l * 2], daz);
           else SF.unpackF32(0, s[xs + l], daz);
           const v = SF.toInt(32, rc);
-          let flags = F.flags;
-          if ((flags & SF.FE_INVALID) === 0) flags |= SF.unpackFlags;
-          LF |= flags;
+          LF |= F.flags;
           s[TMP + l] = v;
         }
         c.simd(LF);
         if (toMmx) {
-          c.enterMmx();
           s[dst] = s[TMP]; s[dst + 1] = s[TMP + 1];
           mmWritten(s, reg);
         } else if (lanes === 4) for (let k = 0; k < 4; k++) s[dst + k] = s[TMP + k];

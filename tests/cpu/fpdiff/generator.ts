@@ -536,6 +536,7 @@ function sseBuilder(e: OpcodeEntry): FpEntry | null {
       // Immediate.
       if (ops.includes("Ib")) enc.imm = [immFor(g, m)];
       // Instruction-specific set-ups.
+      if (/^(rcp|rsqrt)/.test(m)) g.check.relErr = 1.5 * 2 ** -12;
       if (m === "pcmpestri" || m === "pcmpestrm") {
         g.regsLo[0] = (r.below(41) - 20) >>> 0;
         g.regsLo[2] = (r.below(41) - 20) >>> 0;
