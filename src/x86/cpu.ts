@@ -470,38 +470,36 @@ export class Cpu {
 
   // ---------------------------------------------------------------- memory: fast paths
 
-  rd8(seg: number, lo: number, hi: number): number {
-    let lin: number;
-    let lh = 0;
+  /**
+   * The linear address of an access, high word in linHi: the flat cases inline (no base
+   * outside FS/GS in 64-bit mode; a flat segment elsewhere), everything else through linear().
+   */
+  private accessLinear(seg: number, lo: number, hi: number, size: number, write: boolean): number {
     if (this.code64) {
       if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
-        lin = lo;
-        lh = hi;
-      } else {
-        lin = this.linear(seg, lo, hi, 1, false);
-        lh = this.linHi;
+        this.linHi = hi;
+        return lo;
       }
-    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 1, false);
+      return this.linear(seg, lo, hi, size, write);
+    }
+    this.linHi = 0;
+    return this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, size, write);
+  }
+
+  rd8(seg: number, lo: number, hi: number): number {
+    const lin = this.accessLinear(seg, lo, hi, 1, false);
+    const lh = this.linHi;
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh) return this.u8[t.phys[i] + (lin & 0xfff)];
     return this.readSlow(lin, lh, 1);
   }
 
   rd16(seg: number, lo: number, hi: number): number {
-    let lin: number;
-    let lh = 0;
-    if (this.code64) {
-      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
-        lin = lo;
-        lh = hi;
-      } else {
-        lin = this.linear(seg, lo, hi, 2, false);
-        lh = this.linHi;
-      }
-    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 2, false);
+    const lin = this.accessLinear(seg, lo, hi, 2, false);
+    const lh = this.linHi;
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) !== 0xfff) {
       const pa = t.phys[i] + (lin & 0xfff);
       return (pa & 1) === 0 ? this.u16[pa >>> 1] : this.u8[pa] | (this.u8[pa + 1] << 8);
@@ -510,19 +508,10 @@ export class Cpu {
   }
 
   rd32(seg: number, lo: number, hi: number): number {
-    let lin: number;
-    let lh = 0;
-    if (this.code64) {
-      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
-        lin = lo;
-        lh = hi;
-      } else {
-        lin = this.linear(seg, lo, hi, 4, false);
-        lh = this.linHi;
-      }
-    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 4, false);
+    const lin = this.accessLinear(seg, lo, hi, 4, false);
+    const lh = this.linHi;
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xffc) {
       const pa = t.phys[i] + (lin & 0xfff);
       return (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
@@ -532,19 +521,10 @@ export class Cpu {
 
   /** Reads 64 bits: returns the low word, leaves the high word in this.hi. */
   rd64(seg: number, lo: number, hi: number): number {
-    let lin: number;
-    let lh = 0;
-    if (this.code64) {
-      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
-        lin = lo;
-        lh = hi;
-      } else {
-        lin = this.linear(seg, lo, hi, 8, false);
-        lh = this.linHi;
-      }
-    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 8, false);
+    const lin = this.accessLinear(seg, lo, hi, 8, false);
+    const lh = this.linHi;
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagR[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xff8) {
       const pa = t.phys[i] + (lin & 0xfff);
       if ((pa & 7) === 0) {
@@ -564,19 +544,10 @@ export class Cpu {
   }
 
   wr8(seg: number, lo: number, hi: number, v: number): void {
-    let lin: number;
-    let lh = 0;
-    if (this.code64) {
-      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
-        lin = lo;
-        lh = hi;
-      } else {
-        lin = this.linear(seg, lo, hi, 1, true);
-        lh = this.linHi;
-      }
-    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 1, true);
+    const lin = this.accessLinear(seg, lo, hi, 1, true);
+    const lh = this.linHi;
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh) {
       this.u8[t.phys[i] + (lin & 0xfff)] = v;
       return;
@@ -585,19 +556,10 @@ export class Cpu {
   }
 
   wr16(seg: number, lo: number, hi: number, v: number): void {
-    let lin: number;
-    let lh = 0;
-    if (this.code64) {
-      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
-        lin = lo;
-        lh = hi;
-      } else {
-        lin = this.linear(seg, lo, hi, 2, true);
-        lh = this.linHi;
-      }
-    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 2, true);
+    const lin = this.accessLinear(seg, lo, hi, 2, true);
+    const lh = this.linHi;
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) !== 0xfff) {
       const pa = t.phys[i] + (lin & 0xfff);
       if ((pa & 1) === 0) this.u16[pa >>> 1] = v;
@@ -611,19 +573,10 @@ export class Cpu {
   }
 
   wr32(seg: number, lo: number, hi: number, v: number): void {
-    let lin: number;
-    let lh = 0;
-    if (this.code64) {
-      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
-        lin = lo;
-        lh = hi;
-      } else {
-        lin = this.linear(seg, lo, hi, 4, true);
-        lh = this.linHi;
-      }
-    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 4, true);
+    const lin = this.accessLinear(seg, lo, hi, 4, true);
+    const lh = this.linHi;
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xffc) {
       const pa = t.phys[i] + (lin & 0xfff);
       if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
@@ -634,19 +587,10 @@ export class Cpu {
   }
 
   wr64(seg: number, lo: number, hi: number, vLo: number, vHi: number): void {
-    let lin: number;
-    let lh = 0;
-    if (this.code64) {
-      if (seg < S.SEG_FS && ((hi + 0x8000) & 0xffff0000) === 0) {
-        lin = lo;
-        lh = hi;
-      } else {
-        lin = this.linear(seg, lo, hi, 8, true);
-        lh = this.linHi;
-      }
-    } else lin = this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, 8, true);
+    const lin = this.accessLinear(seg, lo, hi, 8, true);
+    const lh = this.linHi;
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagW[i] === (lin & ~0xfff) && t.tagHi[i] === lh && (lin & 0xfff) <= 0xff8) {
       const pa = t.phys[i] + (lin & 0xfff);
       this.dv.setInt32(pa, vLo, true);
@@ -848,7 +792,7 @@ export class Cpu {
 
   private fillTlb(lin: number, lh: number, pa: number, writable: boolean, executable: boolean, global: boolean, user: boolean): void {
     const t = user ? this.tlbUser : this.tlbSup;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     const ram = pa >= 0 && pa + 4096 <= this.ramBytes && !(this.mem.isMmio?.(pa) ?? false); // pa < 2^31 here (RAM < 2 GiB for the TLB)
     const tag = lin & ~0xfff;
     if (!ram || this.watchingData) {
@@ -875,7 +819,7 @@ export class Cpu {
 
   flushTlbPage(lin: number, lh: number): void {
     this.tlbGen++;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     this.tlbUser.clear(i);
     this.tlbSup.clear(i);
   }
@@ -901,7 +845,7 @@ export class Cpu {
   /** Physical address for an instruction fetch at a linear address. */
   private fetchTranslate(lin: number, lh: number): number {
     const t = this.tlb;
-    const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+    const i = tlbIndex(lin, lh);
     if (t.tagX[i] === (lin & ~0xfff) && t.tagHi[i] === lh) return t.phys[i] + (lin & 0xfff);
     return this.translate(lin, lh, 2);
   }
@@ -931,7 +875,7 @@ export class Cpu {
       b.valid
     ) {
       const t = this.tlb;
-      const i = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+      const i = tlbIndex(lin, lh);
       if (t.tagX[i] === (lin & ~0xfff) && t.tagHi[i] === lh && t.phys[i] === b.phys) return b;
       if ((this.translate(lin, lh, 2) & ~0xfff) === b.phys) return b;
     }
