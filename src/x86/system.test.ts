@@ -948,7 +948,8 @@ test("CPUID: vendor, no x87/SSE yet, long mode features, address sizes, out-of-r
   assert.equal(vendor.toString("latin1"), "TsxenVirtCPU");
   cpu.sys.cpuid(1, 0);
   const edx1 = cpu.reg32(S.REG_EDX);
-  assert.equal(edx1 & 1, 0, "no FPU yet");
+  assert.equal(edx1 & ((1 << 0) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26)), (1 << 0) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26), "FPU MMX FXSR SSE SSE2");
+  assert.equal(cpu.reg32(S.REG_ECX) & ((1 << 0) | (1 << 9) | (1 << 19) | (1 << 20) | (1 << 26) | (1 << 28)), (1 << 0) | (1 << 9) | (1 << 19) | (1 << 20), "SSE3 SSSE3 SSE4.1 SSE4.2, no XSAVE, no AVX");
   assert.equal(edx1 & (1 << 6), 1 << 6, "PAE");
   cpu.sys.cpuid(0x80000001, 0);
   assert.equal(cpu.reg32(S.REG_EDX) & ((1 << 29) | (1 << 20) | (1 << 11)), (1 << 29) | (1 << 20) | (1 << 11));

@@ -131,3 +131,13 @@ export function linearLow(cpu: Cpu, seg: number, lo: number): number {
   if (cpu.code64 && seg < S.SEG_FS) return lo;
   return (lo + cpu.s[S.segWord(seg, S.SEG_BASE_LO)]) | 0;
 }
+
+/**
+ * Outside 64-bit mode, an operand that runs past linear address 4 GiB is #GP(0) as one access
+ * (the units split wide operands into several accesses, which would wrap silently).
+ */
+export function checkWrap(cpu: Cpu, seg: number, lo: number, size: number): void {
+  if (cpu.code64) return;
+  const lin = (lo + cpu.s[S.segWord(seg, S.SEG_BASE_LO)]) >>> 0;
+  if (lin + size > 0x100000000) cpu.gp(0);
+}

@@ -435,6 +435,10 @@ export function roundPack(sign: number, exp: number, hi: number, lo: number, x: 
           packZero(sign, fmt);
           return;
         }
+        // SSE: #XM follows and nothing is delivered; PE reports whether the result is exact
+        // at full precision (unbounded exponent).
+        roundNormal(sign, exp, hi, lo, x, fmt, ctl, p, rc, 0x7fffffff);
+        return;
       } else if ((ctl & CTL_FTZ) !== 0) {
         F.flags |= FE_UNDERFLOW | FE_INEXACT;
         packZero(sign, fmt);

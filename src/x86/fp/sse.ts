@@ -22,7 +22,7 @@ import { eaHigh, makeEA } from "../compile.ts";
 import { setArithFlags } from "../flags.ts";
 import * as S from "../state.ts";
 import {
-  ADDR_HI, FX, FX_MXCSR, FX_REGS, FX_SCRATCH, FX_TAG_OP, FX_XMM, MXCSR_MASK, SW_ES, addrAdd, linearLow, mathFault, views,
+  ADDR_HI, FX, FX_MXCSR, FX_REGS, FX_SCRATCH, FX_TAG_OP, FX_XMM, MXCSR_MASK, SW_ES, addrAdd, checkWrap, linearLow, mathFault, views,
 } from "./fpstate.ts";
 import { loadImage, storeImage } from "./fxsave.ts";
 import * as SF from "./softfloat.ts";
@@ -133,6 +133,7 @@ export function makeCtx(cpu: Cpu, d: Insn, nextLo: number, nextHi: number): Ctx 
       const lo = ctx.lo;
       const hi = ctx.hi;
       if (aligned && (linearLow(cpu, seg, lo) & 15) !== 0) cpu.gp(0);
+      if (size > 8) checkWrap(cpu, seg, lo, size);
       switch (size) {
         case 16: {
           const a = cpu.rd64(seg, lo, hi);
@@ -159,6 +160,7 @@ export function makeCtx(cpu: Cpu, d: Insn, nextLo: number, nextHi: number): Ctx 
       const lo = ctx.lo;
       const hi = ctx.hi;
       if (aligned && (linearLow(cpu, seg, lo) & 15) !== 0) cpu.gp(0);
+      if (size > 8) checkWrap(cpu, seg, lo, size);
       switch (size) {
         case 16: {
           cpu.probeWrite(seg, lo, hi, 16);
@@ -524,6 +526,7 @@ function compileMove(c: Ctx): Fn | null {
         const lo = c.lo;
         const hi = c.hi;
         if ((linearLow(cpu, seg, lo) & 15) !== 0) cpu.gp(0);
+        checkWrap(cpu, seg, lo, 512);
         const last = addrAdd(lo, hi, 511, asize);
         if (mn === "fxsave") {
           // The host checks the last byte first.
@@ -1035,8 +1038,8 @@ const SCR2 = FX_SCRATCH + 8; // 16 words of operand copies and temporaries (to F
 /**
  * RCPSS/RSQRTSS: the manuals only bound the relative error (1.5 x 2^-12); this returns the
  * correctly rounded single result of the exact function (the differential tester compares
- * these within the bound). Denormal inputs count as zeros, and results below the normal
- * range are flushed to zero, as the hardware does.
+ * these within 2^-10: the host, an AMD processor, is off by up to 2^-11). Denormal inputs
+ * count as zeros, and results up to 2^-126 are flushed to zero, as the host does.
  */
 function approx(w: number, rsq: boolean, f32: Float32Array): number {
   const e = (w >>> 23) & 0xff;
@@ -1054,7 +1057,8 @@ function approx(w: number, rsq: boolean, f32: Float32Array): number {
   const x = bitsToF32(w);
   let r = rsq ? 1 / Math.sqrt(x) : 1 / x;
   r = Math.fround(r);
-  if (Math.abs(r) < MIN_NORMAL_32) return sign;
+  // The host flushes a reciprocal of 2^-126 too.
+  if (Math.abs(r) <= MIN_NORMAL_32) return sign;
   return f32Bits(r);
 }
 

@@ -20,7 +20,7 @@ import { setArithFlags } from "../flags.ts";
 import * as S from "../state.ts";
 import {
   ADDR_HI, FX, FX_FCS, FX_FDP, FX_FDS, FX_FIP, FX_REGS, FX_TAG_OP, SW_B, SW_C0, SW_C1, SW_C2, SW_C3, SW_ES, SW_SF,
-  addrAdd, mathFault,
+  addrAdd, checkWrap, mathFault,
 } from "./fpstate.ts";
 import * as SF from "./softfloat.ts";
 import { F } from "./softfloat.ts";
@@ -314,6 +314,7 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
     return widenF64(cpu.hi, lo);
   };
   const readM80 = (): void => {
+    checkWrap(cpu, seg, mLo, 10);
     const lo = cpu.rd64(seg, mLo, mHi);
     const hi = cpu.hi;
     const a = addrAdd(mLo, mHi, 8, asize);
@@ -908,6 +909,7 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
             return () => {
               pre();
               addr();
+              checkWrap(cpu, seg, mLo, 10);
               const lo = cpu.rd64(seg, mLo, mHi);
               const hi = cpu.hi;
               const a = addrAdd(mLo, mHi, 8, asize);
@@ -1491,6 +1493,7 @@ import { testCond } from "../flags.ts";
  * page.
  */
 function probeLast(cpu: Cpu, seg: number, lo: number, hi: number, size: number, asize: number, write: boolean): void {
+  checkWrap(cpu, seg, lo, size);
   const a = addrAdd(lo, hi, size - 1, asize);
   if (write) {
     cpu.probeWrite(seg, lo, hi, 4);

@@ -38,6 +38,9 @@ export const CPUID_1_EDX_SSE = 1 << 25;
 export const CPUID_1_EDX_SSE2 = 1 << 26;
 // Leaf 1 ECX.
 export const CPUID_1_ECX_SSE3 = 1 << 0;
+export const CPUID_1_ECX_SSSE3 = 1 << 9;
+export const CPUID_1_ECX_SSE41 = 1 << 19;
+export const CPUID_1_ECX_SSE42 = 1 << 20;
 export const CPUID_1_ECX_CX16 = 1 << 13;
 export const CPUID_1_ECX_MOVBE = 1 << 22;
 export const CPUID_1_ECX_POPCNT = 1 << 23;
@@ -60,9 +63,10 @@ export const CPUID_81_EDX_LM = 1 << 29;
  * FLOATING_POINT_IMPLEMENTED (and extend the ECX set as SSE3.. arrive). Nothing else in the
  * processor reports these bits.
  */
-const FLOATING_POINT_IMPLEMENTED = false;
+const FLOATING_POINT_IMPLEMENTED = true;
 const FLOATING_POINT_EDX = CPUID_1_EDX_FPU | CPUID_1_EDX_MMX | CPUID_1_EDX_FXSR | CPUID_1_EDX_SSE | CPUID_1_EDX_SSE2;
-const FLOATING_POINT_ECX = 0;
+/** SSE3, SSSE3, SSE4.1, SSE4.2 (src/x86/fp; POPCNT is reported above). No XSAVE, no AVX. */
+const FLOATING_POINT_ECX = CPUID_1_ECX_SSE3 | CPUID_1_ECX_SSSE3 | CPUID_1_ECX_SSE41 | CPUID_1_ECX_SSE42;
 
 /** CMPXCHG16B: reported only if compile.ts implements it (see the report to the lead). */
 const CMPXCHG16B_IMPLEMENTED = true;

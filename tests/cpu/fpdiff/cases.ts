@@ -48,7 +48,7 @@ export function encodeFpCase(c: FpCase, buf: Uint8Array, off: number): void {
 
 export function decodeFpResult(buf: Uint8Array, off: number): FpResult {
   const r = decodeResult(buf, off) as FpResult;
-  r.fx = buf.slice(off + CASE_OUT_SIZE, off + CASE_OUT_SIZE + 512);
+  r.fx = new Uint8Array(buf.subarray(off + CASE_OUT_SIZE, off + CASE_OUT_SIZE + 512));
   r.allDiffs = new Map(r.diffs.map((d) => [d.offset, d.value]));
   const more = Math.min(Math.max(0, r.ndiff - 48), MORE_DIFFS);
   const base = off + CASE_OUT_SIZE + 512;

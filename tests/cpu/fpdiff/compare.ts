@@ -80,8 +80,9 @@ export function compareFp(c: FpCase, nat: FpResult, emu: FpResult): string[] {
     for (let k = 0; k < 16; k++) if (a[o + k] !== b[o + k]) same = false;
     if (same) continue;
     if (c.check.relErr !== undefined) {
-      const fa = new Float32Array(a.slice(o, o + 16).buffer);
-      const fb = new Float32Array(b.slice(o, o + 16).buffer);
+      // (Copies: a Node Buffer's slice() is a view into a larger pool.)
+      const fa = new Float32Array(new Uint8Array(a.subarray(o, o + 16)).buffer);
+      const fb = new Float32Array(new Uint8Array(b.subarray(o, o + 16)).buffer);
       let ok = true;
       for (let l = 0; l < 4; l++) {
         const x = fa[l]!;
