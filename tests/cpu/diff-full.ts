@@ -3,6 +3,7 @@
 // `N passed, N failed`. Exit status 1 if any case failed.
 //
 //   node --import tsx tests/cpu/diff-full.ts [--count N] [--seed S] [--mode 32|64] [--reports K]
+//        [--node-arg FLAG]...   (extra node/V8 flags for the worker processes)
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Mode } from "./difftest/cases.ts";
@@ -54,6 +55,10 @@ async function main(): Promise<void> {
   const modeArg = arg("mode", "both");
   const modes: Mode[] = modeArg === "both" ? [32, 64] : [Number(modeArg) as Mode];
   const self = fileURLToPath(import.meta.url);
+  const nodeArgs: string[] = [];
+  process.argv.forEach((a, i) => {
+    if (a === "--node-arg" && i + 1 < process.argv.length) nodeArgs.push(process.argv[i + 1]!);
+  });
   const t0 = Date.now();
   const results = await Promise.all(
     modes.map(
@@ -62,7 +67,7 @@ async function main(): Promise<void> {
           const n = Math.floor(count / modes.length) + (k === 0 ? count % modes.length : 0);
           const child = spawn(
             process.execPath,
-            ["--import", "tsx", self, "--worker", "--mode", String(mode), "--count", String(n), "--seed", seed, "--reports", arg("reports", "10")],
+            [...nodeArgs, "--import", "tsx", self, "--worker", "--mode", String(mode), "--count", String(n), "--seed", seed, "--reports", arg("reports", "10")],
             { stdio: ["ignore", "pipe", "pipe"] },
           );
           // Forward progress; a worker silent for 5 minutes is stuck (an emulator bug that
