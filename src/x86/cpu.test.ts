@@ -151,3 +151,30 @@ test("a compiled self-loop stops at the budget and resumes with exact counts", (
   assert.equal(cpu.reg32(S.REG_EAX), 1000);
   assert.equal(cpu.retired, 3002);
 });
+
+test("a store by one vCPU invalidates code another vCPU decoded from the same memory", () => {
+  // CPU A: L: inc eax; jmp L   (0x1000: 40 eb fd). CPU B: mov byte [0x1000], 0x43 (inc ebx); hlt
+  const ram = new Uint8Array(1 << 20);
+  const memory = { u8: ram, ramBytes: ram.length, mmioRead: () => -1, mmioWrite: () => {} };
+  const make = (rip: number) => {
+    const cpu = new Cpu({ memory, io: { in: () => 0xff, out: () => {} } });
+    cpu.s[S.CR0] = S.CR0_PE | S.CR0_ET;
+    for (const seg of [S.SEG_ES, S.SEG_SS, S.SEG_DS, S.SEG_FS, S.SEG_GS]) cpu.loadSegmentRaw(seg, 0x10, 0, -1, 0xc093);
+    cpu.loadSegmentRaw(S.SEG_CS, 0x08, 0, -1, 0xc09b);
+    cpu.setRip(rip);
+    return cpu;
+  };
+  ram.set([0x40, 0xeb, 0xfd], 0x1000);
+  ram.set([0xc6, 0x05, 0x00, 0x10, 0x00, 0x00, 0x43, 0xf4], 0x2000);
+  const a = make(0x1000);
+  const b = make(0x2000);
+  assert.equal(a.run(1000), EXIT_BUDGET);
+  const incs = a.reg32(S.REG_EAX);
+  assert.ok(incs > 100);
+  assert.equal(b.run(100), EXIT_HLT);
+  assert.equal(a.run(1000), EXIT_BUDGET);
+  assert.equal(a.reg32(S.REG_EAX), incs, "A no longer runs the old inc eax");
+  assert.ok(a.reg32(S.REG_EBX) > 100, "A runs the new inc ebx");
+  a.dispose();
+  b.dispose();
+});

@@ -187,6 +187,61 @@ class Tlb {
   }
 }
 
+/**
+ * Decoded-code bookkeeping shared by every processor on one machine memory, so that a store by
+ * one vCPU invalidates what another decoded from the same page (SMP guests, and the hypervisor
+ * writing guest memory through one CPU while another runs it).
+ */
+class CodeTracker {
+  private static readonly byMemory = new WeakMap<ArrayBufferLike, CodeTracker>();
+  /** 1 for a physical page that holds decoded code. */
+  readonly codePages: Uint8Array;
+  readonly pageBlocks = new Map<number, Block[]>();
+  readonly cpus = new Set<Cpu>();
+
+  private constructor(pages: number) {
+    this.codePages = new Uint8Array(pages);
+  }
+
+  static of(u8: Uint8Array, ramBytes: number): CodeTracker {
+    let t = CodeTracker.byMemory.get(u8.buffer);
+    if (t === undefined || t.codePages.length < Math.ceil(ramBytes / 4096)) {
+      t = new CodeTracker(Math.ceil(ramBytes / 4096));
+      CodeTracker.byMemory.set(u8.buffer, t);
+    }
+    return t;
+  }
+
+  /** A page now holds code: no processor may store to it without the slow path. */
+  mark(page: number): void {
+    if (this.codePages[page] !== 0) return;
+    this.codePages[page] = 1;
+    for (const cpu of this.cpus) cpu.dropWriteTags(page << 12);
+  }
+
+  /** Every block decoded from the page, by any processor, is invalid from now on. */
+  invalidate(page: number): void {
+    this.codePages[page] = 0;
+    const list = this.pageBlocks.get(page);
+    if (list) {
+      for (const b of list) {
+        b.valid = false;
+        b.n = 0; // a block that is running stops after the current instruction
+      }
+      this.pageBlocks.delete(page);
+    }
+  }
+
+  add(page: number, b: Block): void {
+    let list = this.pageBlocks.get(page);
+    if (!list) {
+      list = [];
+      this.pageBlocks.set(page, list);
+    }
+    list.push(b);
+  }
+}
+
 export function tlbIndex(lin: number, linHi: number): number {
   return ((lin >>> 12) ^ (lin >>> 26) ^ ((linHi & 0xffff) << 2)) & TLB_MASK;
 }
@@ -255,7 +310,8 @@ export class Cpu {
 
   // Decoded blocks.
   private readonly blockCache: (Block | undefined)[] = new Array(BLOCK_CACHE_SIZE);
-  private readonly pageBlocks = new Map<number, Block[]>();
+  /** Shared with the other processors on the same memory. */
+  private readonly code: CodeTracker;
   private readonly codePages: Uint8Array;
   private readonly scratchInsn = new Insn();
 
@@ -288,7 +344,9 @@ export class Cpu {
     this.i32 = new Int32Array(buf, off, this.ramBytes >>> 2);
     this.u16 = new Uint16Array(buf, off, this.ramBytes >>> 1);
     this.dv = new DataView(buf, off, this.ramBytes);
-    this.codePages = new Uint8Array(Math.ceil(this.ramBytes / 4096));
+    this.code = CodeTracker.of(this.u8, this.ramBytes);
+    this.code.cpus.add(this);
+    this.codePages = this.code.codePages;
     this.readTsc = opts.readTsc ?? (() => this.retired);
     this.acknowledgeInterrupt = opts.acknowledgeInterrupt ?? (() => -1);
     this.jitThreshold = opts.jitThreshold ?? 50;
@@ -739,15 +797,12 @@ export class Cpu {
 
   /** Invalidate every decoded block on a physical page (called by stores and by the owner). */
   invalidateCodePage(page: number): void {
-    this.codePages[page] = 0;
-    const list = this.pageBlocks.get(page);
-    if (list) {
-      for (const b of list) {
-        b.valid = false;
-        b.n = 0; // a block that is running stops after the current instruction
-      }
-      this.pageBlocks.delete(page);
-    }
+    this.code.invalidate(page);
+  }
+
+  /** This processor is going away: stop tracking it (its blocks die with it). */
+  dispose(): void {
+    this.code.cpus.delete(this);
   }
 
   /** The owner changed guest memory behind the processor's back (DMA, loader): forget decoded code. */
@@ -824,10 +879,8 @@ export class Cpu {
     this.tlbSup.clear(i);
   }
 
-  private markCodePage(page: number): void {
-    if (this.codePages[page] !== 0) return;
-    this.codePages[page] = 1;
-    const pa = page << 12;
+  /** Drops the write tags that map physical page pa (it now holds decoded code). */
+  dropWriteTags(pa: number): void {
     for (const t of [this.tlbUser, this.tlbSup]) {
       if (t.overflow) {
         for (let i = 0; i < TLB_SIZE; i++) if (t.phys[i] === pa) t.tagW[i] = TLB_INVALID;
@@ -956,13 +1009,8 @@ export class Cpu {
     for (const p of [block.phys, block.phys2]) {
       if (p < 0 || p >= this.ramBytes) continue;
       const pg = p >>> 12;
-      this.markCodePage(pg);
-      let list = this.pageBlocks.get(pg);
-      if (!list) {
-        list = [];
-        this.pageBlocks.set(pg, list);
-      }
-      list.push(block);
+      this.code.mark(pg);
+      this.code.add(pg, block);
     }
     return block;
   }
@@ -1123,7 +1171,7 @@ export class Cpu {
       for (const other of c.spans) {
         for (const p of [other.phys, other.phys2]) {
           if (p < 0 || p >= this.ramBytes) continue;
-          this.pageBlocks.get(p >>> 12)?.push(b);
+          if (this.codePages[p >>> 12] !== 0) this.code.add(p >>> 12, b);
         }
       }
     }
