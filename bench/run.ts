@@ -18,10 +18,14 @@
 //
 // Workloads: r = add/dec/jnz; m = one 32-bit load and one 32-bit store in a 16 KiB buffer plus
 // two index operations plus dec/jnz; c = call f/dec/jnz with f = add/ret; s = xorshift fill,
-// CRC-32 and quicksort of 1 MiB. Suffix 32: i386 protected mode with paging on (4 KiB pages);
-// 64: long mode (4-level paging, 4 KiB pages).
+// CRC-32 and quicksort of 1 MiB; f = double-precision 64x64 matrix multiplies in SSE2
+// (bench/kernels/fmatmul.c), whose checksum is recomputed here and whose speed is compared
+// with the same C compiled for the host (gcc -O2, bench/kernels/fnative.c). Suffix 32: i386
+// protected mode with paging on (4 KiB pages); 64: long mode (4-level paging, 4 KiB pages).
 
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { BareMachine, describeOutcome } from "../src/machine/bare.ts";
@@ -30,16 +34,16 @@ import { buildGuest, type GuestArch } from "../tests/framework/build-guest.ts";
 export interface Workload {
   name: string;
   arch: GuestArch;
-  kind: "r" | "m" | "c" | "s";
-  /** Loop iterations (r, m, c) or rounds (s) at scale 1. */
+  kind: "r" | "m" | "c" | "s" | "f";
+  /** Loop iterations (r, m, c) or rounds (s, f) at scale 1. */
   count: number;
 }
 
 /** Instructions per iteration, loop control included (see bench/kernels/loops*.S). */
 const PER_ITERATION = { r: 3, m: 6, c: 5 } as const;
 /** At scale 1, about 90 M instructions each: 1-3 s at 30-90 MIPS. */
-const COUNTS = { r: 30_000_000, m: 15_000_000, c: 18_000_000, s: 1 } as const;
-const WORKLOAD_NAMES = ["r32", "m32", "c32", "s32", "r64", "m64", "c64", "s64"];
+const COUNTS = { r: 30_000_000, m: 15_000_000, c: 18_000_000, s: 1, f: 20 } as const;
+const WORKLOAD_NAMES = ["r32", "m32", "c32", "s32", "f32", "r64", "m64", "c64", "s64", "f64"];
 
 /** Anchor figures in MIPS from the reference document, measured on other emulators, not here. */
 const REFERENCE_MIPS = [
@@ -56,6 +60,57 @@ export interface WorkloadResult {
   /** CPU seconds this process used in the loop: the steadier figure when the host is busy. */
   cpuSeconds: number;
   cpuMips: number;
+  /** f workloads: the same C run natively on the host (seconds), and how many times faster it is. */
+  nativeSeconds?: number;
+  slowdown?: number;
+}
+
+/** The f workload's checksum (fmatmul.c), as 16 hex digits: JavaScript doubles round the same way. */
+export function expectedFChecksum(rounds: number): string {
+  const N = 64;
+  const a = new Float64Array(N * N);
+  const b = new Float64Array(N * N);
+  const c = new Float64Array(N * N);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < N; j++) {
+      a[i * N + j] = ((i * 7 + j * 3) % 17) / 8.0 - 1.0;
+      b[i * N + j] = ((i * 5 + j * 11) % 13) / 16.0 + 0.0625;
+    }
+  }
+  for (let r = 0; r < rounds; r++) {
+    c.fill(0);
+    for (let i = 0; i < N; i++) {
+      for (let k = 0; k < N; k++) {
+        const aik = a[i * N + k]!;
+        for (let j = 0; j < N; j++) c[i * N + j] = c[i * N + j]! + aik * b[k * N + j]!;
+      }
+    }
+    for (let i = 0; i < N * N; i++) a[i] = c[i]! * 0.03125 - 0.5;
+  }
+  let sum = 0;
+  for (let i = 0; i < N * N; i++) sum += c[i]!;
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setFloat64(0, sum, true);
+  return dv.getUint32(4, true).toString(16).padStart(8, "0") + dv.getUint32(0, true).toString(16).padStart(8, "0");
+}
+
+/** Builds bench/kernels/fnative.c for the host (gcc -O2, -m32/-m64) and runs `rounds` rounds. */
+export function runNativeF(arch: GuestArch, rounds: number): { seconds: number; checksum: string } {
+  const src = "bench/kernels/fnative.c";
+  const dir = ".cache/bench";
+  mkdirSync(dir, { recursive: true });
+  const exe = join(dir, `fnative-${arch}`);
+  const stale = !existsSync(exe) || [src, "bench/kernels/fmatmul.c"].some((f) => statSync(f).mtimeMs > statSync(exe).mtimeMs);
+  if (stale) execFileSync("gcc", ["-O2", arch === "i386" ? "-m32" : "-m64", "-o", exe, src], { stdio: ["ignore", "pipe", "pipe"] });
+  // Best of three runs (the host program is short).
+  let best = Number.POSITIVE_INFINITY;
+  let checksum = "";
+  for (let k = 0; k < 3; k++) {
+    const [sec, hi, lo] = execFileSync(exe, [String(rounds)], { encoding: "utf8" }).trim().split(/\s+/);
+    best = Math.min(best, Number(sec));
+    checksum = `${hi}${lo}`;
+  }
+  return { seconds: best, checksum };
 }
 
 export function workload(name: string): Workload {
@@ -65,7 +120,7 @@ export function workload(name: string): Workload {
 
 function benchKernel(arch: GuestArch): string {
   const loops = arch === "i386" ? "bench/kernels/loops32.S" : "bench/kernels/loops64.S";
-  return buildGuest({ name: "bench", arch, sources: ["bench/kernels/bench.c", loops] });
+  return buildGuest({ name: "bench", arch, sources: ["bench/kernels/bench.c", "bench/kernels/fmatmul.c", loops] });
 }
 
 /** CRC-32 (reflected, 0xEDB88320) of the s workload's data, XORed over rounds, as bench.c does. */
@@ -97,7 +152,7 @@ export function expectedSCrc(rounds: number): number {
 /** Boots one workload and measures it; throws with the guest's transcript if anything is off. */
 export async function runWorkload(w: Workload, scale = 1, interpreterOnly = false): Promise<WorkloadResult> {
   const count = Math.max(1, Math.round(w.count * scale));
-  const cmdline = w.kind === "s" ? `workload=s rounds=${count}` : `workload=${w.kind} iterations=${count}`;
+  const cmdline = w.kind === "s" || w.kind === "f" ? `workload=${w.kind} rounds=${count}` : `workload=${w.kind} iterations=${count}`;
   const chunks: Uint8Array[] = [];
   const machine = new BareMachine({ memoryBytes: 64 * 1024 * 1024, output: (b) => chunks.push(b) });
   if (interpreterOnly) machine.cpu.jitThreshold = 0; // no block compiler: closures only
@@ -114,6 +169,10 @@ export async function runWorkload(w: Workload, scale = 1, interpreterOnly = fals
     const crc = /crc 0x([0-9a-f]{8})/.exec(transcript)?.[1];
     const want = expectedSCrc(count).toString(16).padStart(8, "0");
     if (crc !== want) throw fail(`CRC ${crc ?? "missing"} differs from the expected ${want}`);
+  } else if (w.kind === "f") {
+    const sum = /checksum 0x([0-9a-f]{16})/.exec(transcript)?.[1];
+    const want = expectedFChecksum(count);
+    if (sum !== want) throw fail(`checksum ${sum ?? "missing"} differs from the expected ${want}`);
   } else {
     const want = count * PER_ITERATION[w.kind];
     if (instructions !== want)
@@ -121,7 +180,14 @@ export async function runWorkload(w: Workload, scale = 1, interpreterOnly = fals
   }
   const seconds = (end.timeMs - start.timeMs) / 1000;
   const cpuSeconds = (end.cpuMs - start.cpuMs) / 1000;
-  return { instructions, seconds, mips: instructions / seconds / 1e6, cpuSeconds, cpuMips: instructions / cpuSeconds / 1e6 };
+  const r: WorkloadResult = { instructions, seconds, mips: instructions / seconds / 1e6, cpuSeconds, cpuMips: instructions / cpuSeconds / 1e6 };
+  if (w.kind === "f") {
+    const native = runNativeF(w.arch, count);
+    if (native.checksum !== expectedFChecksum(count)) throw fail(`the host program's checksum ${native.checksum} is not the expected one`);
+    r.nativeSeconds = native.seconds;
+    r.slowdown = cpuSeconds / native.seconds;
+  }
+  return r;
 }
 
 async function main(): Promise<number> {
@@ -166,7 +232,9 @@ async function main(): Promise<number> {
     results[name] = r;
     if (!values.json) {
       console.log(
-        `${name.padEnd(10)}${r.instructions.toLocaleString("en-US").padStart(14)}${r.seconds.toFixed(3).padStart(10)}${r.mips.toFixed(1).padStart(9)}${r.cpuSeconds.toFixed(3).padStart(9)}${r.cpuMips.toFixed(1).padStart(10)}`,
+        `${name.padEnd(10)}${r.instructions.toLocaleString("en-US").padStart(14)}${r.seconds.toFixed(3).padStart(10)}${r.mips.toFixed(1).padStart(9)}${r.cpuSeconds.toFixed(3).padStart(9)}${r.cpuMips.toFixed(1).padStart(10)}${
+          r.nativeSeconds !== undefined ? `   host natively ${r.nativeSeconds.toFixed(4)} s: ${Math.round(r.slowdown!)}x faster (cpu s)` : ""
+        }`,
       );
     }
   }
@@ -179,6 +247,7 @@ async function main(): Promise<number> {
         mips: round(r.mips, 2),
         cpuSeconds: round(r.cpuSeconds, 4),
         cpuMips: round(r.cpuMips, 2),
+        ...(r.nativeSeconds !== undefined ? { nativeSeconds: round(r.nativeSeconds, 6), slowdown: round(r.slowdown!, 1) } : {}),
       };
     }
     console.log(JSON.stringify({ workloads }));

@@ -10,8 +10,26 @@
  * CRC-32 (table-driven, reflected, polynomial 0xEDB88320), and sort them with quicksort
  * (median of three, insertion sort below 16 elements). Round k uses seed 0x12345678 + k. It
  * prints the XOR of the rounds' CRCs, which bench/run.ts recomputes to check the CPU's work.
+ *
+ * f is the floating-point workload (fmatmul.c: double-precision 64x64 matrix multiplies, SSE2
+ * code); the kernel turns on the FPU and SSE first. It prints the checksum's bit pattern.
  */
 #include "machine.h"
+
+/* fmatmul.c */
+void f_workload(u32 rounds, u32 *lo, u32 *hi);
+
+/* CR0: EM off, MP and NE on; CR4: OSFXSR and OSXMMEXCPT; then FNINIT. */
+static void fpu_enable(void) {
+  uptr cr0, cr4;
+  __asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+  cr0 = (cr0 & ~(uptr)0xc) | 0x22;
+  __asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
+  __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+  cr4 |= 0x600;
+  __asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+  __asm__ volatile("fninit");
+}
 
 void loop_r(u32 iterations);
 void loop_m(u32 iterations, u32 *buffer);
@@ -156,8 +174,18 @@ u32 kmain(u32 magic, struct multiboot_info *info) {
       printf("bench: s%s done, %u rounds, crc 0x%08x\n", arch, n, crcs);
       return 0;
     }
+    case 'f': {
+      if (!option(cmdline, "rounds", &n) || n == 0) n = 1;
+      fpu_enable();
+      u32 lo, hi;
+      marker(1);
+      f_workload(n, &lo, &hi);
+      marker(2);
+      printf("bench: f%s done, %u rounds, checksum 0x%08x%08x\n", arch, n, hi, lo);
+      return 0;
+    }
     default:
-      printf("bench: unknown workload in \"%s\" (want workload=r|m|c|s)\n", cmdline);
+      printf("bench: unknown workload in \"%s\" (want workload=r|m|c|s|f)\n", cmdline);
       return 1;
   }
 }
