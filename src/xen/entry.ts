@@ -24,14 +24,23 @@ import {
   EXIT_EXCEPTION,
   EXIT_HLT,
   EXIT_INTERNAL,
+  EXIT_NAMES,
   EXIT_REQUESTED,
   EXIT_SOFTWARE_INT,
   EXIT_SYSCALL,
   EXIT_TRIPLE_FAULT,
-  EXIT_NAMES,
 } from "../x86/cpu.ts";
 import * as S from "../x86/state.ts";
-import { descAttr, descBase, descDpl, descLimit, isCode, isData, isPresent, isRw } from "../x86/system/descriptors.ts";
+import {
+  descAttr,
+  descBase,
+  descDpl,
+  descLimit,
+  isCode,
+  isData,
+  isPresent,
+  isRw,
+} from "../x86/system/descriptors.ts";
 import { dispatchHypercall } from "./hypercalls/table.ts";
 import { newBaseptr, ptwrEmulate } from "./mm.ts";
 import { FLAT_KERNEL_CS64, FLAT_KERNEL_SS64, TI_DPL_MASK, TI_MASK_EVENTS } from "./public.ts";
@@ -44,7 +53,8 @@ const frameBuf = new Uint8Array(13 * 8);
 const frameDv = new DataView(frameBuf.buffer);
 
 /** Vectors whose exceptions push an error code. */
-const HAS_ERROR = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17) | (1 << 21);
+const HAS_ERROR =
+  (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17) | (1 << 21);
 
 // ------------------------------------------------------------------ registers
 
@@ -133,7 +143,14 @@ export function loadSegment(v: Vcpu, seg: number, sel: number, cpl: number): boo
 // ------------------------------------------------------------------ bounce frames
 
 /** Writes `n` 4- or 8-byte items (item 0 at the highest address) below `sp`; returns new sp. */
-function pushFrame(v: Vcpu, spLo: number, spHi: number, base: number, items: number[], size: 4 | 8): [number, number] | null {
+function pushFrame(
+  v: Vcpu,
+  spLo: number,
+  spHi: number,
+  base: number,
+  items: number[],
+  size: 4 | 8,
+): [number, number] | null {
   const n = items.length;
   const bytes = n * size;
   const newLo = (spLo >>> 0) - bytes;
@@ -148,7 +165,7 @@ function pushFrame(v: Vcpu, spLo: number, spHi: number, base: number, items: num
     const val = items[i];
     if (size === 4) frameDv.setUint32(at, val >>> 0, true);
     else {
-      frameDv.setUint32(at, val % 4294967296 >>> 0, true);
+      frameDv.setUint32(at, (val % 4294967296) >>> 0, true);
       frameDv.setUint32(at + 4, Math.floor(val / 4294967296) >>> 0, true);
     }
   }
@@ -243,7 +260,14 @@ function u64(lo: number, hi: number): number {
 }
 
 /** 64-bit bounce to `target` (lo/hi); error code when `err` ≥ 0. */
-function bounce64(v: Vcpu, err: number, tLo: number, tHi: number, maskEvents: boolean, what: string): boolean {
+function bounce64(
+  v: Vcpu,
+  err: number,
+  tLo: number,
+  tHi: number,
+  maskEvents: boolean,
+  what: string,
+): boolean {
   const cpu = v.cpu;
   const s = v.s;
   const d = v.domain;
@@ -283,8 +307,13 @@ function bounce64(v: Vcpu, err: number, tLo: number, tHi: number, maskEvents: bo
     spHi = (spHi - 1) | 0;
   }
   const h = spHi >>> 0;
-  if ((h >= 0xffff8000 && h < 0xffff8800) || v.cpu.writeGuest(newLo | 0, spHi, frameBuf.subarray(0, bytes), false) !== 0) {
-    d.crash(`${what}: cannot write the bounce frame on the guest kernel stack at 0x${u64(spLo, spHi).toString(16)}`);
+  if (
+    (h >= 0xffff8000 && h < 0xffff8800) ||
+    v.cpu.writeGuest(newLo | 0, spHi, frameBuf.subarray(0, bytes), false) !== 0
+  ) {
+    d.crash(
+      `${what}: cannot write the bounce frame on the guest kernel stack at 0x${u64(spLo, spHi).toString(16)}`,
+    );
     return false;
   }
   s[S.CPL] = 3;
@@ -321,7 +350,9 @@ export function bounceTrap(v: Vcpu, vector: number, err: number): boolean {
 
 /** Bounces to a callback (event, syscall...) with no error code. */
 export function bounceCallback(v: Vcpu, cb: Callback, maskEvents: boolean, what: string): boolean {
-  return v.domain.is64 ? bounce64(v, -1, cb.lo, cb.hi, maskEvents, what) : bounce32(v, -1, cb.cs, cb.lo, maskEvents, what);
+  return v.domain.is64
+    ? bounce64(v, -1, cb.lo, cb.hi, maskEvents, what)
+    : bounce32(v, -1, cb.cs, cb.lo, maskEvents, what);
 }
 
 /** Delivers pending events if the guest can take them now (E2 in events.ts). */
@@ -495,6 +526,7 @@ export function runVcpu(v: Vcpu, budget: number): void {
       if (left <= 0) break;
       const code = cpu.run(left);
       v.exits++;
+      d.xen.traceExit?.(v, code);
       handleExit(v, code);
       if (sched.yieldRequested) break;
       if (code === EXIT_REQUESTED) break;
@@ -530,7 +562,8 @@ function fetchInsn(v: Vcpu): number {
 function forcedCpuid(v: Vcpu): boolean {
   const n = fetchInsn(v);
   if (n < 7) return false;
-  if (insn[0] !== 0x0f || insn[1] !== 0x0b || insn[2] !== 0x78 || insn[3] !== 0x65 || insn[4] !== 0x6e) return false;
+  if (insn[0] !== 0x0f || insn[1] !== 0x0b || insn[2] !== 0x78 || insn[3] !== 0x65 || insn[4] !== 0x6e)
+    return false;
   if (insn[5] !== 0x0f || insn[6] !== 0xa2) return false;
   v.cpu.sys.cpuid(v.s[0], v.s[1 * 2]);
   ripAdvance(v, 7);
@@ -566,19 +599,23 @@ function rdmsr(v: Vcpu, msr: number): [number, number] | null {
     case MSR_EFER:
       return [(S.EFER_SCE | S.EFER_LME | S.EFER_LMA | S.EFER_NXE) >>> 0, 0];
     case MSR_FS_BASE:
-      return is64 ? [s[S.segWord(S.SEG_FS, S.SEG_BASE_LO)] >>> 0, s[S.segWord(S.SEG_FS, S.SEG_BASE_HI)] >>> 0] : null;
+      return is64
+        ? [s[S.segWord(S.SEG_FS, S.SEG_BASE_LO)] >>> 0, s[S.segWord(S.SEG_FS, S.SEG_BASE_HI)] >>> 0]
+        : null;
     case MSR_GS_BASE:
-      return is64 ? [s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)] >>> 0, s[S.segWord(S.SEG_GS, S.SEG_BASE_HI)] >>> 0] : null;
+      return is64
+        ? [s[S.segWord(S.SEG_GS, S.SEG_BASE_LO)] >>> 0, s[S.segWord(S.SEG_GS, S.SEG_BASE_HI)] >>> 0]
+        : null;
     case MSR_SHADOW_GS_BASE:
       return is64 ? [s[S.MSR_KGSBASE_LO] >>> 0, s[S.MSR_KGSBASE_HI] >>> 0] : null;
     case MSR_PAT:
       return [0x00070406, 0x00000501];
     case MSR_TSC: {
       const t = v.domain.xen.tscFor(v);
-      return [t % 4294967296 >>> 0, Math.floor(t / 4294967296) >>> 0];
+      return [(t % 4294967296) >>> 0, Math.floor(t / 4294967296) >>> 0];
     }
     case MSR_MISC_ENABLE:
-      return [1 << 0 | 1 << 11 | 1 << 12, 0]; // fast strings, BTS and PEBS unavailable
+      return [(1 << 0) | (1 << 11) | (1 << 12), 0]; // fast strings, BTS and PEBS unavailable
     case MSR_APIC_BASE:
       return [0xfee00900 >>> 0, 0];
     default:
@@ -610,7 +647,7 @@ function wrmsr(v: Vcpu, msr: number, lo: number, hi: number): boolean {
       return true;
     case MSR_EFER: {
       const cur = rdmsr(v, MSR_EFER)!;
-      return (lo >>> 0) === cur[0] && hi === 0;
+      return lo >>> 0 === cur[0] && hi === 0;
     }
     case MSR_PAT:
     case MSR_MISC_ENABLE:
@@ -638,7 +675,8 @@ export function emulatePrivOp(v: Vcpu): boolean {
     const b = insn[i];
     if (b === 0x66) opsize16 = true;
     else if (b === 0xf3 || b === 0xf2) rep = true;
-    else if (b === 0x2e || b === 0x36 || b === 0x3e || b === 0x26 || b === 0x64 || b === 0x65 || b === 0x67) continue;
+    else if (b === 0x2e || b === 0x36 || b === 0x3e || b === 0x26 || b === 0x64 || b === 0x65 || b === 0x67)
+      continue;
     else break;
   }
   if (code64 && i < n && (insn[i] & 0xf0) === 0x40) rex = insn[i++];
@@ -654,7 +692,16 @@ export function emulatePrivOp(v: Vcpu): boolean {
     return true;
   }
   // Port I/O: the domain owns no ports: IN reads all ones, OUT is dropped.
-  if (op === 0xe4 || op === 0xe5 || op === 0xec || op === 0xed || op === 0xe6 || op === 0xe7 || op === 0xee || op === 0xef) {
+  if (
+    op === 0xe4 ||
+    op === 0xe5 ||
+    op === 0xec ||
+    op === 0xed ||
+    op === 0xe6 ||
+    op === 0xe7 ||
+    op === 0xee ||
+    op === 0xef
+  ) {
     if (!ioplOk(v)) return false;
     const isIn = op === 0xe4 || op === 0xe5 || op === 0xec || op === 0xed;
     const size = op & 1 ? ioSize : 1;

@@ -9,7 +9,14 @@
 // - H3. Nothing a guest does makes a method of this class throw: guest misbehaviour ends in
 //   Domain.crash with the reason logged.
 
-import { DOMID_XEN, FLAG_ALLOCATED, FRAME_SIZE, FrameAllocator, FrameTable, PGT_NONE } from "../machine/frames.ts";
+import {
+  DOMID_XEN,
+  FLAG_ALLOCATED,
+  FRAME_SIZE,
+  FrameAllocator,
+  FrameTable,
+  PGT_NONE,
+} from "../machine/frames.ts";
 import { MachineMemory } from "../machine/memory.ts";
 import { Domain, type DomainConfig } from "./domain.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -47,6 +54,9 @@ export class Xen {
   private readonly logSink: ((line: string) => void) | undefined;
   private readonly consoleSink: ((d: Domain, text: string) => void) | undefined;
   private nextDomid = 1;
+  /** Debug hooks (tests/pv/trace-mach.ts): every hypercall with its result, every exit. */
+  traceHypercall: ((v: Vcpu, nr: number, args: [number, number][], result: number) => void) | undefined;
+  traceExit: ((v: Vcpu, code: number) => void) | undefined;
 
   constructor(options: XenOptions = {}) {
     this.memory = options.memory ?? new MachineMemory(options.memoryBytes ?? 256 * 1024 * 1024);

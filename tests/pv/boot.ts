@@ -3,6 +3,7 @@
 // that a toolstack (`tsxen run`) will own; tests use it directly.
 
 import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
 import { parseElf } from "../../src/dom0/builder/elf.ts";
 import { planLayout, writeInitialDomain } from "../../src/dom0/builder/layout.ts";
 import { checkXenImage, findXenMetadata } from "../../src/dom0/builder/xen-notes.ts";
@@ -30,12 +31,17 @@ export interface Booted {
 
 /** Builds the domain (paused) from an image file. */
 export function buildPv(path: string, options: BootOptions = {}): Booted {
-  const bytes = new Uint8Array(readFileSync(path));
+  let bytes = new Uint8Array(readFileSync(path));
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = new Uint8Array(gunzipSync(bytes)); // Debian's GNU Mach
   const elf = parseElf(bytes, path);
   const params = checkXenImage(elf, findXenMetadata(elf));
   const xen = options.xen ?? new Xen({ memoryBytes: 64 * 1024 * 1024, deterministic: true, ...options });
   const nrPages = (options.memoryMiB ?? 8) * 256;
-  const d = xen.createDomain({ guestType: params.is64 ? "pv64" : "pv32", maxPages: nrPages, name: path.split("/").pop() });
+  const d = xen.createDomain({
+    guestType: params.is64 ? "pv64" : "pv32",
+    maxPages: nrPages,
+    name: path.split("/").pop(),
+  });
   const consolePort = d.evtchn.bindBackend(() => {});
   const storePort = d.evtchn.bindBackend(() => {});
   const plan = planLayout({ params, nrPages, source: path });
@@ -70,6 +76,9 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
 export async function bootPv(path: string, options: BootOptions = {}): Promise<Booted> {
   const b = buildPv(path, options);
   b.domain.unpause();
-  await b.xen.scheduler.run({ maxVirtualNs: options.maxVirtualNs ?? 300e6, timeoutMs: options.timeoutMs ?? 30_000 });
+  await b.xen.scheduler.run({
+    maxVirtualNs: options.maxVirtualNs ?? 300e6,
+    timeoutMs: options.timeoutMs ?? 30_000,
+  });
   return b;
 }

@@ -1,7 +1,17 @@
 // Memory hypercalls: mmu_update, update_va_mapping, mmuext_op, set_gdt, update_descriptor,
 // memory_op (xen-pv-abi.md §6, §4.4).
 
-import { FRAME_SIZE, PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_SEG_DESC, PGT_WRITABLE, TYPE_CONFLICT, type PageType } from "../../machine/frames.ts";
+import {
+  FRAME_SIZE,
+  type PageType,
+  PGT_L1,
+  PGT_L2,
+  PGT_L3,
+  PGT_L4,
+  PGT_SEG_DESC,
+  PGT_WRITABLE,
+  TYPE_CONFLICT,
+} from "../../machine/frames.ts";
 import * as S from "../../x86/state.ts";
 import { addr } from "../guestmem.ts";
 import {
@@ -25,6 +35,8 @@ import {
   EPERM,
   ESRCH,
   FIRST_RESERVED_GDT_ENTRY,
+  MACH2PHYS_COMPAT_VIRT_END,
+  MACH2PHYS_COMPAT_VIRT_START,
   MMU_MACHPHYS_UPDATE,
   MMU_NORMAL_PT_UPDATE,
   MMU_PT_UPDATE_NO_TRANSLATE,
@@ -61,11 +73,9 @@ import {
   XENMEM_maximum_reservation,
   XENMEM_memory_map,
   XENMEM_populate_physmap,
-  MACH2PHYS_COMPAT_VIRT_START,
-  MACH2PHYS_COMPAT_VIRT_END,
 } from "../public.ts";
 import type { Vcpu } from "../vcpu.ts";
-import { PerDomainArea, PERDOMAIN_HI } from "../xenspace.ts";
+import { PERDOMAIN_HI, PerDomainArea } from "../xenspace.ts";
 import type { Call } from "./call.ts";
 
 const MAX_BATCH = 1 << 20;
@@ -105,7 +115,11 @@ export function mmuUpdate(c: Call): number {
       break;
     }
     const mfn = pLo >>> 12;
-    if (cmd === MMU_NORMAL_PT_UPDATE || cmd === MMU_PT_UPDATE_PRESERVE_AD || cmd === MMU_PT_UPDATE_NO_TRANSLATE) {
+    if (
+      cmd === MMU_NORMAL_PT_UPDATE ||
+      cmd === MMU_PT_UPDATE_PRESERVE_AD ||
+      cmd === MMU_PT_UPDATE_NO_TRANSLATE
+    ) {
       if ((pLo & 7) !== cmd || !t.isValid(mfn) || t.owner[mfn] !== d.id) {
         rc = -EINVAL;
         break;
@@ -148,7 +162,7 @@ export function updateVaMapping(c: Call): number {
   const vaHi = c.is64 ? c.hi(0) : 0;
   const [pLo, pHi] = c.is64 ? [c.lo(1), c.hi(1)] : [c.u(1), c.u(2)];
   const flags = c.is64 ? c.u(2) : c.u(3);
-  if (c.is64 && ((vaHi >>> 0) >= 0xffff8000 && (vaHi >>> 0) < 0xffff8800)) return -EINVAL;
+  if (c.is64 && vaHi >>> 0 >= 0xffff8000 && vaHi >>> 0 < 0xffff8800) return -EINVAL;
   const top = c.is64 && !v.kernelMode ? v.guestTableUser : v.guestTable;
   if (!top) return -EINVAL;
   const loc = findL1(d, top, vaLo, vaHi);
@@ -170,7 +184,7 @@ function pinType(cmd: number): PageType {
 function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
   const d = v.domain;
   if ((baseLo & 0xfff) !== 0 || ents > 8192) return -EINVAL;
-  if (d.is64 && (baseHi >>> 0) >= 0xffff8000 && (baseHi >>> 0) < 0xffff8800) return -EINVAL;
+  if (d.is64 && baseHi >>> 0 >= 0xffff8000 && baseHi >>> 0 < 0xffff8800) return -EINVAL;
   // Drop the old LDT frames' types.
   for (const mfn of v.ldtFrames) putPageType(d, mfn);
   v.ldtFrames = [];
@@ -264,7 +278,12 @@ export function mmuextOp(c: Call): number {
         rc = setLdt(v, a1Lo, a1Hi, a2Lo);
         break;
       case MMUEXT_CLEAR_PAGE:
-        if (mfn < 0 || !t.isValid(mfn) || t.owner[mfn] !== d.id || t.getType(mfn, d.id, PGT_WRITABLE) === TYPE_CONFLICT) {
+        if (
+          mfn < 0 ||
+          !t.isValid(mfn) ||
+          t.owner[mfn] !== d.id ||
+          t.getType(mfn, d.id, PGT_WRITABLE) === TYPE_CONFLICT
+        ) {
           rc = -EINVAL;
           break;
         }
@@ -274,7 +293,14 @@ export function mmuextOp(c: Call): number {
         break;
       case MMUEXT_COPY_PAGE: {
         const src = a2Hi !== 0 ? -1 : a2Lo;
-        if (mfn < 0 || src < 0 || !t.isValid(mfn) || !t.isValid(src) || t.owner[src] !== d.id || t.owner[mfn] !== d.id) {
+        if (
+          mfn < 0 ||
+          src < 0 ||
+          !t.isValid(mfn) ||
+          !t.isValid(src) ||
+          t.owner[src] !== d.id ||
+          t.owner[mfn] !== d.id
+        ) {
           rc = -EINVAL;
           break;
         }
@@ -380,7 +406,11 @@ export function memoryOp(c: Call): number {
         const dv = new DataView(b.buffer);
         dv.setUint32(0, MACH2PHYS_COMPAT_VIRT_START, true);
         dv.setUint32(4, MACH2PHYS_COMPAT_VIRT_END, true);
-        dv.setUint32(8, Math.min(maxMfn, (MACH2PHYS_COMPAT_VIRT_END - MACH2PHYS_COMPAT_VIRT_START) / 4 - 1), true);
+        dv.setUint32(
+          8,
+          Math.min(maxMfn, (MACH2PHYS_COMPAT_VIRT_END - MACH2PHYS_COMPAT_VIRT_START) / 4 - 1),
+          true,
+        );
         c.mem.write(c.lo(1), c.hi(1), b);
       }
       return 0;
@@ -405,7 +435,7 @@ export function memoryOp(c: Call): number {
       const e = new Uint8Array(20);
       const dv = new DataView(e.buffer);
       const bytes = d.nrPages * FRAME_SIZE;
-      dv.setUint32(8, bytes % 4294967296 >>> 0, true);
+      dv.setUint32(8, (bytes % 4294967296) >>> 0, true);
       dv.setUint32(12, Math.floor(bytes / 4294967296), true);
       dv.setUint32(16, 1, true);
       c.mem.write(bLo, bHi, e);
@@ -450,8 +480,10 @@ function decreaseReservation(c: Call): number {
     // PV: the extent is a GMFN = MFN.
     const mfn = gpfn;
     if (!t.isValid(mfn) || t.owner[mfn] !== d.id || (t.flags[mfn] & 1) === 0) break;
-    if (t.typeCount[mfn] > 0 && t.type[mfn] !== PGT_WRITABLE) break;
-    if (t.count[mfn] > 1) break; // still mapped somewhere: Xen would leave it to the last put
+    // Xen's guest_remove_page: unpin, drop the allocation reference; a frame still referenced
+    // (mapped, or a table in use) is freed by the put that drops its last reference. GNU Mach
+    // gives back frames it still maps (its bootstrap tables) and panics if this fails.
+    if (t.isPinned(mfn)) unpinTable(d, mfn);
     t.m2p[mfn] = 0xffffffff;
     d.xen.space.syncM2P(mfn);
     d.xen.allocator.release(mfn);
@@ -460,4 +492,4 @@ function decreaseReservation(c: Call): number {
   return done;
 }
 
-export { EINVAL, PGT_L2, PGT_L3, PGT_L4, S, EPERM };
+export { EINVAL, EPERM, PGT_L2, PGT_L3, PGT_L4, S };

@@ -51,21 +51,56 @@ export const HYPERCALLS: readonly HypercallEntry[] = [
   { nr: 7, name: "platform_op", args: [1, 1], who: BOTH },
   { nr: 8, name: "set_debugreg", args: [3, 2], who: BOTH, handler: basic.setDebugreg, multicall: true },
   { nr: 9, name: "get_debugreg", args: [1, 1], who: BOTH, handler: basic.getDebugreg, multicall: true },
-  { nr: 10, name: "update_descriptor", args: [4, 2], who: BOTH, handler: memory.updateDescriptor, multicall: true },
+  {
+    nr: 10,
+    name: "update_descriptor",
+    args: [4, 2],
+    who: BOTH,
+    handler: memory.updateDescriptor,
+    multicall: true,
+  },
   { nr: 12, name: "memory_op", args: [2, 2], who: BOTH, handler: memory.memoryOp, multicall: true },
   { nr: 13, name: "multicall", args: [2, 2], who: BOTH, handler: multicall },
-  { nr: 14, name: "update_va_mapping", args: [4, 3], who: BOTH, handler: memory.updateVaMapping, multicall: true },
+  {
+    nr: 14,
+    name: "update_va_mapping",
+    args: [4, 3],
+    who: BOTH,
+    handler: memory.updateVaMapping,
+    multicall: true,
+  },
   { nr: 15, name: "set_timer_op", args: [2, 1], who: BOTH, handler: basic.setTimerOp, multicall: true },
-  { nr: 16, name: "event_channel_op_compat", args: [1, 1], who: BOTH, handler: ev.eventChannelOpCompat, multicall: true },
+  {
+    nr: 16,
+    name: "event_channel_op_compat",
+    args: [1, 1],
+    who: BOTH,
+    handler: ev.eventChannelOpCompat,
+    multicall: true,
+  },
   { nr: 17, name: "xen_version", args: [2, 2], who: BOTH, handler: basic.xenVersion, multicall: true },
   { nr: 18, name: "console_io", args: [3, 3], who: BOTH, handler: basic.consoleIo, multicall: true },
-  { nr: 19, name: "physdev_op_compat", args: [1, 1], who: BOTH, handler: ev.physdevOpCompat, multicall: true },
+  {
+    nr: 19,
+    name: "physdev_op_compat",
+    args: [1, 1],
+    who: BOTH,
+    handler: ev.physdevOpCompat,
+    multicall: true,
+  },
   { nr: 20, name: "grant_table_op", args: [3, 3], who: BOTH, handler: ev.grantTableOp, multicall: true },
   { nr: 21, name: "vm_assist", args: [2, 2], who: BOTH, handler: basic.vmAssist, multicall: true },
   { nr: 22, name: "update_va_mapping_otherdomain", args: [5, 4], who: BOTH },
   { nr: 23, name: "iret", args: [0, 0], who: BOTH, handler: basic.iret },
   { nr: 24, name: "vcpu_op", args: [3, 3], who: BOTH, handler: basic.vcpuOp, multicall: true },
-  { nr: 25, name: "set_segment_base", args: [2, 2], who: PV64, handler: basic.setSegmentBase, multicall: true },
+  {
+    nr: 25,
+    name: "set_segment_base",
+    args: [2, 2],
+    who: PV64,
+    handler: basic.setSegmentBase,
+    multicall: true,
+  },
   { nr: 26, name: "mmuext_op", args: [4, 4], who: BOTH, handler: memory.mmuextOp, multicall: true },
   { nr: 27, name: "xsm_op", args: [1, 1], who: BOTH },
   { nr: 28, name: "nmi_op", args: [2, 2], who: BOTH, handler: basic.nmiOp, multicall: true },
@@ -135,6 +170,7 @@ export function invoke(v: Vcpu, nr: number, args: [number, number][], inMultical
 /** Entry from entry.ts: dispatch and write the result to EAX/RAX (K3). */
 export function dispatchHypercall(v: Vcpu, nr: number, nrHi: number, args: [number, number][]): void {
   const r = nrHi !== 0 ? -ENOSYS : invoke(v, nr, args, false);
+  v.domain.xen.traceHypercall?.(v, nr, args, r);
   if (r !== NO_RESULT) {
     if (v.domain.is64) {
       v.s[S.REG_EAX * 2] = r | 0;
@@ -159,7 +195,9 @@ function multicall(c: Call): number {
     const bytes = c.mem.bytes(lo, hi, entrySize);
     const dvw = new DataView(bytes.buffer);
     const word = (i: number): [number, number] =>
-      w === 8 ? [dvw.getUint32(i * 8, true), dvw.getUint32(i * 8 + 4, true)] : [dvw.getUint32(i * 4, true), 0];
+      w === 8
+        ? [dvw.getUint32(i * 8, true), dvw.getUint32(i * 8 + 4, true)]
+        : [dvw.getUint32(i * 4, true), 0];
     const [op, opHi] = word(0);
     const args: [number, number][] = [word(2), word(3), word(4), word(5), word(6)];
     const r = opHi !== 0 ? -ENOSYS : invoke(c.v, op, args, true);
