@@ -1591,6 +1591,49 @@ function mulU32(a: number, b: number): number {
 let MUL_LO = 0;
 let MUL_HI = 0;
 
+/** The 128-bit product of the last mul64(), as four words from low to high. */
+const PROD = new Int32Array(4);
+
+/**
+ * 64 x 64 -> 128-bit multiply on word pairs into PROD, signed or unsigned, by 32-bit halves
+ * (each partial product exact through mulU32): no BigInt.
+ */
+function mul64(aLo: number, aHi: number, bLo: number, bHi: number, signed: boolean): void {
+  const p0l = mulU32(aLo, bLo) >>> 0;
+  const p0h = RH >>> 0;
+  const p1l = mulU32(aLo, bHi) >>> 0;
+  const p1h = RH >>> 0;
+  const p2l = mulU32(aHi, bLo) >>> 0;
+  const p2h = RH >>> 0;
+  const p3l = mulU32(aHi, bHi) >>> 0;
+  const p3h = RH >>> 0;
+  // word1 = p0h + p1l + p2l; word2 = p1h + p2h + p3l + carry; word3 = p3h + carry
+  let t = p0h + p1l + p2l;
+  const w1 = t >>> 0;
+  let carry = Math.floor(t / 4294967296);
+  t = p1h + p2h + p3l + carry;
+  let w2 = t >>> 0;
+  carry = Math.floor(t / 4294967296);
+  let w3 = (p3h + carry) >>> 0;
+  if (signed) {
+    // Two's complement: subtract b << 64 when a < 0, and a << 64 when b < 0.
+    if (aHi < 0) {
+      const d = w2 - (bLo >>> 0);
+      w3 = (w3 - (bHi >>> 0) - (d < 0 ? 1 : 0)) >>> 0;
+      w2 = d >>> 0;
+    }
+    if (bHi < 0) {
+      const d = w2 - (aLo >>> 0);
+      w3 = (w3 - (aHi >>> 0) - (d < 0 ? 1 : 0)) >>> 0;
+      w2 = d >>> 0;
+    }
+  }
+  PROD[0] = p0l;
+  PROD[1] = w1;
+  PROD[2] = w2;
+  PROD[3] = w3;
+}
+
 /** Two- and three-operand IMUL: truncated product in MUL_LO/MUL_HI, flags CF=OF=overflow. */
 function imulTruncating(s: Int32Array, os: number, a: number, ah: number, b: number, bh: number): void {
   let ovf: boolean;
@@ -1601,27 +1644,23 @@ function imulTruncating(s: Int32Array, os: number, a: number, ah: number, b: num
     s[CC_DST] = MUL_LO;
   } else if (os === 4) {
     const lo = Math.imul(a, b);
-    const full = a * b; // exact enough to decide overflow: |a*b| < 2^62, sign and magnitude test below
-    ovf = full !== lo || Math.abs(full) >= 2 ** 53 ? bigOvf32(a, b) : false;
+    // The double product is exact below 2^53, and above it can't equal an int32: no BigInt.
+    ovf = (a | 0) * (b | 0) !== lo;
     MUL_LO = lo;
     MUL_HI = 0;
     s[CC_DST] = lo;
   } else {
-    const p = BigInt.asIntN(64, (BigInt(ah) << 32n) | BigInt(a >>> 0)) * BigInt.asIntN(64, (BigInt(bh) << 32n) | BigInt(b >>> 0));
-    const t = BigInt.asIntN(64, p);
-    ovf = t !== p;
-    MUL_LO = Number(BigInt.asIntN(32, t));
-    MUL_HI = Number(BigInt.asIntN(32, t >> 32n));
+    mul64(a, ah, b, bh, true);
+    MUL_LO = PROD[0];
+    MUL_HI = PROD[1];
+    // The signed product fits in 64 bits when the high half is the sign extension of the low.
+    const ext = MUL_HI >> 31;
+    ovf = PROD[2] !== ext || PROD[3] !== ext;
     s[CC_DST] = MUL_LO;
     s[CC_DST + 1] = MUL_HI;
   }
   s[CC_SRC] = ovf ? 1 : 0;
   s[CC_OP] = (CC_MUL << 2) | SZ_OF[os];
-}
-
-function bigOvf32(a: number, b: number): boolean {
-  const p = BigInt(a) * BigInt(b);
-  return p !== BigInt.asIntN(32, p);
 }
 
 function compileMulDiv1(cpu: Cpu, d: Insn, mn: string, size: number, nextLo: number, nextHi: number): Fn {
@@ -1669,14 +1708,12 @@ function mulAcc(s: Int32Array, size: number, v: number, vh: number, signed: bool
     s[0] = lo; s[1] = 0; s[4] = hi; s[5] = 0;
     s[CC_DST] = lo;
   } else {
-    const a = (BigInt(s[1]) << 32n) | BigInt(s[0] >>> 0);
-    const b = (BigInt(vh) << 32n) | BigInt(v >>> 0);
-    const p = signed ? BigInt.asIntN(64, a) * BigInt.asIntN(64, b) : BigInt.asUintN(64, a) * BigInt.asUintN(64, b);
-    const lo = BigInt.asUintN(64, p);
-    const hi = BigInt.asUintN(64, p >> 64n);
-    s[0] = Number(BigInt.asIntN(32, lo)); s[1] = Number(BigInt.asIntN(32, lo >> 32n));
-    s[4] = Number(BigInt.asIntN(32, hi)); s[5] = Number(BigInt.asIntN(32, hi >> 32n));
-    ovf = signed ? BigInt.asIntN(64, lo) !== p : hi !== 0n;
+    mul64(s[0], s[1], v, vh, signed);
+    s[0] = PROD[0]; s[1] = PROD[1]; s[4] = PROD[2]; s[5] = PROD[3];
+    if (signed) {
+      const ext = PROD[1] >> 31;
+      ovf = PROD[2] !== ext || PROD[3] !== ext;
+    } else ovf = (PROD[2] | PROD[3]) !== 0;
     s[CC_DST] = s[0]; s[CC_DST + 1] = s[1];
   }
   s[CC_SRC] = ovf ? 1 : 0;
@@ -1813,20 +1850,36 @@ function shift(s: Int32Array, kind: number, sz: number, v: number, count: number
 }
 
 /** 64-bit shifts and rotates; low word returned, high in RH. */
+/** 64-bit shifts on word pairs: the low word returned, the high word in RH. No allocation. */
+function shl64(l: number, h: number, c: number): number {
+  if (c === 0) { RH = h; return l; }
+  if (c >= 32) { RH = l << (c - 32); return 0; }
+  RH = (h << c) | (l >>> (32 - c));
+  return l << c;
+}
+function shr64(l: number, h: number, c: number): number {
+  if (c === 0) { RH = h; return l; }
+  if (c >= 32) { RH = 0; return h >>> (c - 32); }
+  RH = h >>> c;
+  return (l >>> c) | (h << (32 - c));
+}
+function sar64(l: number, h: number, c: number): number {
+  if (c === 0) { RH = h; return l; }
+  if (c >= 32) { RH = h >> 31; return h >> (c - 32); }
+  RH = h >> c;
+  return (l >>> c) | (h << (32 - c));
+}
+
+/** 64-bit shifts and rotates; low word returned, high in RH. */
 function shift64(s: Int32Array, kind: number, lo: number, hi: number, count: number): number {
   if (count === 0) { RH = hi; return lo; }
-  const shl = (l: number, h: number, c: number): [number, number] =>
-    c === 0 ? [l, h] : c >= 32 ? [0, l << (c - 32)] : [l << c, (h << c) | (l >>> (32 - c))];
-  const shr = (l: number, h: number, c: number): [number, number] =>
-    c === 0 ? [l, h] : c >= 32 ? [h >>> (c - 32), 0] : [(l >>> c) | (h << (32 - c)), h >>> c];
-  const sar = (l: number, h: number, c: number): [number, number] =>
-    c === 0 ? [l, h] : c >= 32 ? [h >> (c - 32), h >> 31] : [(l >>> c) | (h << (32 - c)), h >> c];
   switch (kind) {
     case 0: case 1: {
-      const [a, b] = kind === 0 ? shl(lo, hi, count) : shr(lo, hi, count);
-      const [c2, d2] = kind === 0 ? shr(lo, hi, 64 - count) : shl(lo, hi, 64 - count);
+      const a = kind === 0 ? shl64(lo, hi, count) : shr64(lo, hi, count);
+      const b = RH;
+      const c2 = kind === 0 ? shr64(lo, hi, 64 - count) : shl64(lo, hi, 64 - count);
       const rl = a | c2;
-      const rh = b | d2;
+      const rh = b | RH;
       const f = getArithFlags(s) & ~(S.F_CF | S.F_OF);
       let cf: number;
       let of: number;
@@ -1850,28 +1903,19 @@ function shift64(s: Int32Array, kind: number, lo: number, hi: number, count: num
       RH = h;
       return l;
     }
-    case 4: case 6: {
-      const [sl, sh] = shl(lo, hi, count - 1);
-      const [rl, rh] = shl(lo, hi, count);
-      s[CC_OP] = (CC_SHL << 2) | 3; s[CC_SRC] = sl; s[CC_SRC + 1] = sh; s[CC_DST] = rl; s[CC_DST + 1] = rh;
-      RH = rh;
-      return rl;
-    }
-    case 5: {
-      const [sl, sh] = shr(lo, hi, count - 1);
-      const [rl, rh] = shr(lo, hi, count);
-      s[CC_OP] = (CC_SAR << 2) | 3; s[CC_SRC] = sl; s[CC_SRC + 1] = sh; s[CC_DST] = rl; s[CC_DST + 1] = rh;
-      RH = rh;
-      return rl;
-    }
-    default: {
-      const [sl, sh] = sar(lo, hi, count - 1);
-      const [rl, rh] = sar(lo, hi, count);
-      s[CC_OP] = (CC_SAR << 2) | 3; s[CC_SRC] = sl; s[CC_SRC + 1] = sh; s[CC_DST] = rl; s[CC_DST + 1] = rh;
-      RH = rh;
-      return rl;
-    }
   }
+  const by = kind === 5 ? shr64 : kind === 7 ? sar64 : shl64;
+  const sl = by(lo, hi, count - 1);
+  const sh = RH;
+  const rl = by(lo, hi, count);
+  const rh = RH;
+  s[CC_OP] = ((kind === 4 || kind === 6 ? CC_SHL : CC_SAR) << 2) | 3;
+  s[CC_SRC] = sl;
+  s[CC_SRC + 1] = sh;
+  s[CC_DST] = rl;
+  s[CC_DST + 1] = rh;
+  RH = rh;
+  return rl;
 }
 
 /** SHLD/SHRD. Returns the low word, high in RH. */
