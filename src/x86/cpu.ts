@@ -757,7 +757,7 @@ export class Cpu {
 
   physWrite8(pa: number, v: number): void {
     pa >>>= 0;
-    if (this.writeHook !== null && this.writeHook(pa, 1, v & 0xff)) return;
+    if (this.writeHook?.(pa, 1, v & 0xff)) return;
     if (pa < this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
       this.noteCodeWrite(pa);
       this.u8[pa] = v;
@@ -766,7 +766,7 @@ export class Cpu {
 
   physWrite(pa: number, size: number, v: number): void {
     pa >>>= 0;
-    if (this.writeHook !== null && this.writeHook(pa, size, size === 4 ? v >>> 0 : v & (size === 1 ? 0xff : 0xffff))) return;
+    if (this.writeHook?.(pa, size, size === 4 ? v >>> 0 : v & (size === 1 ? 0xff : 0xffff))) return;
     if (pa + size <= this.ramBytes && !(this.mem.isMmio?.(pa & ~0xfff) ?? false)) {
       this.noteCodeWrite(pa);
       if (size === 1) this.u8[pa] = v;
@@ -1120,7 +1120,7 @@ export class Cpu {
         // Chain to the successor seen last time if nothing that affects translation changed.
         const ripLo = s[S.RIP_LO];
         const next = b.succA !== null && b.succA.eipLo === ripLo ? b.succA : b.succB !== null && b.succB.eipLo === ripLo ? b.succB : null;
-        if (next !== null && next.valid && next.eipHi === s[S.RIP_HI] && b.linkGen === this.tlbGen && next.mode === this.modeKey) {
+        if (next?.valid && next.eipHi === s[S.RIP_HI] && b.linkGen === this.tlbGen && next.mode === this.modeKey) {
           b = next;
           continue;
         }
