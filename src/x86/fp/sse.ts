@@ -669,61 +669,12 @@ function compileFloat(c: Ctx): Fn | null {
       c.sse();
       if (isMem) c.load(size, size === 16);
       const mx = s[FX_MXCSR];
-      // Fast path: round to nearest, nothing unmasked, no FTZ/DAZ, PE already set.
-      if ((mx & 0xffe0) === 0x1fa0 && op !== OP_MIN && op !== OP_MAX) {
-        let ok = true;
-        if (fmt === 1) {
-          for (let l = 0; l < lanes && ok; l++) {
-            const a = f64[(xr >> 1) + l]!;
-            const b = f64[(xs >> 1) + l]!;
-            const aa = Math.abs(a);
-            const ab = Math.abs(b);
-            if ((op !== OP_SQRT && !(aa >= MIN_NORMAL_64 || aa === 0)) || !(ab >= MIN_NORMAL_64 || ab === 0)) { ok = false; break; }
-            let r: number;
-            switch (op) {
-              case OP_ADD: r = a + b; break;
-              case OP_SUB: r = a - b; break;
-              case OP_MUL: r = a * b; break;
-              case OP_DIV: r = a / b; break;
-              default: r = Math.sqrt(b); break;
-            }
-            const ar = Math.abs(r);
-            if (!(ar >= MIN_NORMAL_64 && ar < Number.POSITIVE_INFINITY)) {
-              if (!(r === 0 && (op <= OP_SUB || (op === OP_MUL && (a === 0 || b === 0)) || (op === OP_DIV && a === 0 && b !== 0) || (op === OP_SQRT)))) ok = false;
-            }
-            if (op === OP_SQRT && b < 0) ok = false;
-            TMPD[l] = r;
-          }
-          if (ok) {
-            for (let l = 0; l < lanes; l++) f64[(xr >> 1) + l] = TMPD[l]!;
-            return 0;
-          }
-        } else {
-          for (let l = 0; l < lanes && ok; l++) {
-            const a = f32[xr + l]!;
-            const b = f32[xs + l]!;
-            const aa = Math.abs(a);
-            const ab = Math.abs(b);
-            if ((op !== OP_SQRT && !(aa >= MIN_NORMAL_32 || aa === 0)) || !(ab >= MIN_NORMAL_32 || ab === 0)) { ok = false; break; }
-            let r: number;
-            switch (op) {
-              case OP_ADD: r = Math.fround(a + b); break;
-              case OP_SUB: r = Math.fround(a - b); break;
-              case OP_MUL: r = Math.fround(a * b); break;
-              case OP_DIV: r = Math.fround(a / b); break;
-              default: r = Math.fround(Math.sqrt(b)); break;
-            }
-            const ar = Math.abs(r);
-            if (!(ar >= MIN_NORMAL_32 && ar <= MAX_32)) {
-              if (!(r === 0 && (op <= OP_SUB || (op === OP_MUL && (a === 0 || b === 0)) || (op === OP_DIV && a === 0 && b !== 0) || (op === OP_SQRT)))) ok = false;
-            }
-            if (op === OP_SQRT && b < 0) ok = false;
-            TMPD[l] = r;
-          }
-          if (ok) {
-            for (let l = 0; l < lanes; l++) f32[xr + l] = TMPD[l]!;
-            return 0;
-          }
+      // Fast path: round to nearest, nothing unmasked, no FTZ/DAZ (PE is then just a flag).
+      if ((mx & 0xffc0) === 0x1f80 && op !== OP_MIN && op !== OP_MAX) {
+        const r = fmt === 1 ? fast64(op, f64, xr >> 1, xs >> 1, lanes, (mx & 0x20) !== 0) : fast32(op, f32, xr, xs, lanes, (mx & 0x20) !== 0);
+        if (r >= 0) {
+          if (r === 1) s[FX_MXCSR] = mx | 0x20;
+          return 0;
         }
       }
       LF = 0;
@@ -742,6 +693,100 @@ function compileFloat(c: Ctx): Fn | null {
 }
 
 const TMPD = new Float64Array(4);
+const SPLIT = 134217729; // 2^27 + 1 (Veltkamp splitting)
+const BIG = 2 ** 900;
+
+/**
+ * Double lanes with JavaScript arithmetic, which is IEEE round-to-nearest: exact whenever the
+ * operands and the result are normal (or zero) and finite, the only flag then being PE, which
+ * error-free transformations detect (TwoSum, Dekker's product). Returns -1 to take the general
+ * path (nothing written), 0 when done exactly (or PE already set), 1 when done and inexact.
+ */
+function fast64(op: number, f: Float64Array, d: number, sI: number, lanes: number, peSet: boolean): number {
+  let inexact = false;
+  for (let l = 0; l < lanes; l++) {
+    const a = f[d + l]!;
+    const b = f[sI + l]!;
+    const aa = Math.abs(a);
+    const ab = Math.abs(b);
+    if ((op !== OP_SQRT && !(aa >= MIN_NORMAL_64 || aa === 0)) || !(ab >= MIN_NORMAL_64 || ab === 0)) return -1;
+    let r: number;
+    switch (op) {
+      case OP_ADD: case OP_SUB: {
+        const bb = op === OP_ADD ? b : -b;
+        r = a + bb;
+        if (!peSet && !inexact) {
+          const v = r - a;
+          if ((a - (r - v)) + (bb - v) !== 0) inexact = true;
+        }
+        break;
+      }
+      case OP_MUL:
+        r = a * b;
+        if (r === 0 && a !== 0 && b !== 0) return -1;
+        if (!peSet && !inexact) {
+          if (aa > BIG || ab > BIG) return -1;
+          const ca = SPLIT * a;
+          const ah = ca - (ca - a);
+          const al = a - ah;
+          const cb = SPLIT * b;
+          const bh = cb - (cb - b);
+          const bl = b - bh;
+          if (((ah * bh - r) + ah * bl + al * bh) + al * bl !== 0) inexact = true;
+        }
+        break;
+      case OP_DIV:
+        if (!peSet || b === 0) return -1;
+        r = a / b;
+        if (r === 0 && a !== 0) return -1;
+        break;
+      default:
+        if (!peSet || b < 0) return -1;
+        r = Math.sqrt(b);
+        break;
+    }
+    const ar = Math.abs(r);
+    if (!(ar >= MIN_NORMAL_64 && ar < Number.POSITIVE_INFINITY) && r !== 0) return -1;
+    TMPD[l] = r;
+  }
+  for (let l = 0; l < lanes; l++) f[d + l] = TMPD[l]!;
+  return inexact ? 1 : 0;
+}
+
+/** Single lanes: computed in double and rounded once (innocuous double rounding); PE must be set already. */
+function fast32(op: number, f: Float32Array, d: number, sI: number, lanes: number, peSet: boolean): number {
+  if (!peSet) return -1;
+  for (let l = 0; l < lanes; l++) {
+    const a = f[d + l]!;
+    const b = f[sI + l]!;
+    const aa = Math.abs(a);
+    const ab = Math.abs(b);
+    if ((op !== OP_SQRT && !(aa >= MIN_NORMAL_32 || aa === 0)) || !(ab >= MIN_NORMAL_32 || ab === 0)) return -1;
+    let r: number;
+    switch (op) {
+      case OP_ADD: r = Math.fround(a + b); break;
+      case OP_SUB: r = Math.fround(a - b); break;
+      case OP_MUL:
+        r = Math.fround(a * b);
+        if (r === 0 && a !== 0 && b !== 0) return -1;
+        break;
+      case OP_DIV:
+        if (b === 0) return -1;
+        r = Math.fround(a / b);
+        if (r === 0 && a !== 0) return -1;
+        break;
+      default:
+        if (b < 0) return -1;
+        r = Math.fround(Math.sqrt(b));
+        break;
+    }
+    const ar = Math.abs(r);
+    if (!(ar >= MIN_NORMAL_32 && ar <= MAX_32) && r !== 0) return -1;
+    TMPD[l] = r;
+  }
+  for (let l = 0; l < lanes; l++) f[d + l] = TMPD[l]!;
+  return 0;
+}
 
 /** Comparison predicate (0..7) on A and B (unpacked); sets LF for invalid. */
 function cmpPredicate(pred: number): boolean {

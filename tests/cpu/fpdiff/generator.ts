@@ -354,6 +354,30 @@ function x87Entries(): FpEntry[] {
     [0xf8, "fprem", "x87-arith"], [0xfa, "fsqrt", "x87-arith"], [0xfc, "frndint", "x87-arith"], [0xfd, "fscale", "x87-arith"],
   ];
   for (const [m, name, fam] of D9) exact([0xd9, m], name, fam);
+  // Transcendentals: results within 1 ulp of the host (C1, the rounding direction, follows).
+  const around = (g: CaseBuilder, maxExp: number, minExp: number): F80 => {
+    const r = g.r;
+    const e = minExp + r.below(maxExp - minExp + 1);
+    return [(r.chance(0.5) ? 0x8000 : 0) | (16383 + e), (0x80000000 | r.u32()) >>> 0, r.u32() >>> 0];
+  };
+  const TRANS: [number, string, (g: CaseBuilder) => void][] = [
+    // F2XM1 is defined for |x| <= 1 and FYL2XP1 for |x| < 1 - sqrt(2)/2 only.
+    [0xf0, "f2xm1", (g) => { const v = g.getST(0); if (g.r.chance(0.9) || ((v[0] & 0x7fff) >= 16383 && (v[0] & 0x7fff) < 0x7fff)) g.setST(0, g.r.chance(0.05) ? [g.r.chance(0.5) ? 0xbfff : 0x3fff, 0x80000000, 0] : around(g, -1, -70)); }],
+    [0xf1, "fyl2x", (g) => { if (g.r.chance(0.6)) g.setST(0, around(g, 40, -40).map((v, i) => (i === 0 ? v & 0x7fff : v)) as F80); }],
+    [0xf2, "fptan", (g) => { if (g.r.chance(0.8)) g.setST(0, around(g, 20, -70)); if (g.r.chance(0.7)) g.setEmpty(7); }],
+    [0xf3, "fpatan", (g) => { if (g.r.chance(0.6)) { g.setST(0, around(g, 20, -20)); g.setST(1, around(g, 20, -20)); } }],
+    [0xf9, "fyl2xp1", (g) => { const v = g.getST(0); if (g.r.chance(0.9) || ((v[0] & 0x7fff) >= 16381 && (v[0] & 0x7fff) < 0x7fff)) g.setST(0, around(g, -3, -70)); }],
+    [0xfb, "fsincos", (g) => { if (g.r.chance(0.8)) g.setST(0, around(g, 20, -70)); if (g.r.chance(0.7)) g.setEmpty(7); }],
+    [0xfe, "fsin", (g) => { if (g.r.chance(0.8)) g.setST(0, around(g, 20, -70)); }],
+    [0xff, "fcos", (g) => { if (g.r.chance(0.8)) g.setST(0, around(g, 20, -70)); }],
+  ];
+  for (const [m, name, setup] of TRANS) {
+    exact([0xd9, m], name, "x87-trans", (g) => {
+      setup(g);
+      g.check.ulps = 1;
+      g.check.swMask = 0x200;
+    });
+  }
   exact([0xdb, 0xe2], "fnclex", "x87-ctl");
   exact([0xdb, 0xe3], "fninit", "x87-ctl");
   exact([0xdf, 0xe0], "fnstsw ax", "x87-ctl");
