@@ -13,8 +13,8 @@
 // - D3. A crash (SHUTDOWN_crash) always carries a reason string in `crashReason`, logged once.
 
 import { FRAME_SIZE } from "../machine/frames.ts";
-import type { Xen } from "./hypervisor.ts";
 import { EventChannels } from "./events.ts";
+import type { Xen } from "./hypervisor.ts";
 import { SHUTDOWN_crash, SHUTDOWN_NAMES } from "./public.ts";
 import { Vcpu } from "./vcpu.ts";
 import { PerDomainArea } from "./xenspace.ts";
@@ -28,6 +28,8 @@ export interface DomainConfig {
   vcpus?: number;
   /** Most pages the domain may own (memory_op maximum_reservation). */
   maxPages?: number;
+  /** Emulate kernel writes to pinned 32-bit L2 tables like L1 writes (not Xen: GNU Mach 1.8). */
+  emulateL2Writes?: boolean;
 }
 
 /** The name of a shutdown reason (D1): "poweroff" ... or "unknown(N)". */
@@ -58,6 +60,8 @@ export class Domain {
   maxPages: number;
   /** vm_assist bits. */
   vmAssist = 0;
+  /** DomainConfig.emulateL2Writes (mm.ts ptwrEmulate). */
+  emulateL2Writes: boolean;
   pauseCount = 1;
   state: DomainState = "paused";
   shutdownReason: number | undefined;
@@ -67,6 +71,7 @@ export class Domain {
   /** Host input waiting for CONSOLEIO_read. */
   consoleIn: number[] = [];
   private readonly shutdownListeners: ((d: Domain) => void)[] = [];
+  private readonly backendPollers: (() => void)[] = [];
 
   constructor(xen: Xen, id: number, config: DomainConfig) {
     this.xen = xen;
@@ -76,6 +81,7 @@ export class Domain {
     this.is64 = config.guestType === "pv64";
     this.is32 = !this.is64;
     this.maxPages = config.maxPages ?? 0;
+    this.emulateL2Writes = config.emulateL2Writes ?? false;
     this.sharedInfoMfn = xen.space.alloc(1)[0];
     this.sharedFrames.set(this.sharedInfoMfn, true);
     // Every vCPU starts with events masked (builder's promise, xen-pv-abi.md §2.3).
@@ -83,7 +89,8 @@ export class Domain {
     this.perDomain = new PerDomainArea(xen.space);
     this.evtchn = new EventChannels(this);
     const n = config.vcpus ?? 1;
-    if (!Number.isInteger(n) || n < 1 || n > 32) throw new RangeError(`domain ${this.name}: ${n} vCPUs (1..32)`);
+    if (!Number.isInteger(n) || n < 1 || n > 32)
+      throw new RangeError(`domain ${this.name}: ${n} vCPUs (1..32)`);
     for (let i = 0; i < n; i++) this.vcpus.push(new Vcpu(this, i));
     this.writeWallclock();
   }
@@ -105,6 +112,17 @@ export class Domain {
     dv.setUint32(si + ver + 8, this.xen.clock.bootWallNsec >>> 0, true);
     dv.setUint32(si + (this.is64 ? 3084 : 2340), Math.floor(this.xen.clock.bootWallSec / 4294967296), true);
     dv.setUint32(si + ver, ((v + 1) | 1) + 1, true);
+  }
+
+  /** In-process backends (console, xenstore) that make progress when the guest yields, blocks
+   * or polls (xen-pv-abi.md pitfall 30). */
+  onBackendPoll(fn: () => void): void {
+    this.backendPollers.push(fn);
+  }
+
+  /** Runs the backends' work (from sched_op yield/block/poll and on shutdown). */
+  pollBackends(): void {
+    for (const fn of this.backendPollers) fn();
   }
 
   onShutdown(fn: (d: Domain) => void): void {
@@ -142,6 +160,7 @@ export class Domain {
     }
     this.state = "shutdown";
     for (const v of this.vcpus) v.cpu.requestExit();
+    this.pollBackends(); // the last console output (a panic message) is kept
     for (const fn of this.shutdownListeners) fn(this);
   }
 

@@ -37,7 +37,16 @@ import {
 import type { Domain } from "./domain.ts";
 import { EINVAL, EPERM, VMASST_TYPE_writable_pagetables } from "./public.ts";
 import type { Vcpu } from "./vcpu.ts";
-import { COMPAT_L2_XEN_FIRST, L4_XEN_FIRST, L4_XEN_LAST, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from "./xenspace.ts";
+import {
+  COMPAT_L2_XEN_FIRST,
+  L4_XEN_FIRST,
+  L4_XEN_LAST,
+  PTE_A,
+  PTE_D,
+  PTE_P,
+  PTE_RW,
+  PTE_US,
+} from "./xenspace.ts";
 
 const L1_DISALLOW = 0x98; // PWT PCD PAT
 const BASE_DISALLOW = 0x198; // PWT PCD PSE G
@@ -98,9 +107,15 @@ export function invalidateCode(d: Domain, mfn: number): void {
 export function getPageType(d: Domain, mfn: number, type: PageType, paeXenL2 = false): number {
   const t = d.xen.table;
   const isTable = type >= PGT_L1 && type <= PGT_L4;
-  const owner = isTable || type === PGT_SEG_DESC ? (t.owner[mfn] === d.id ? d.id : -1) : mappingOwner(d, mfn, true);
+  const owner =
+    isTable || type === PGT_SEG_DESC ? (t.owner[mfn] === d.id ? d.id : -1) : mappingOwner(d, mfn, true);
   if (owner < 0 || !t.isValid(mfn)) return -EINVAL;
-  if (type === PGT_L2 && t.typeCount[mfn] > 0 && t.type[mfn] === PGT_L2 && (xenL2(d)[mfn] === 1) !== paeXenL2) {
+  if (
+    type === PGT_L2 &&
+    t.typeCount[mfn] > 0 &&
+    t.type[mfn] === PGT_L2 &&
+    (xenL2(d)[mfn] === 1) !== paeXenL2
+  ) {
     return -EINVAL; // a pae_xen_l2 in another slot, or the other way round (M3)
   }
   const r = t.getType(mfn, owner, type);
@@ -179,7 +194,14 @@ function lowerType(level: PageType): PageType {
 }
 
 /** Takes the reference a present upper-level entry needs. */
-function getUpper(d: Domain, level: PageType, slot: number, lo: number, hi: number, xenSlotL3 = false): number {
+function getUpper(
+  d: Domain,
+  level: PageType,
+  slot: number,
+  lo: number,
+  hi: number,
+  xenSlotL3 = false,
+): number {
   if ((lo & PTE_P) === 0) return 0;
   const disallow = d.is32 && level === PGT_L3 ? COMPAT_L3_DISALLOW_LO : BASE_DISALLOW;
   if ((lo & disallow) !== 0) return -EINVAL;
@@ -235,7 +257,10 @@ function validate(d: Domain, mfn: number, type: PageType): number {
     if (!guestSlot(d, level, mfn, i)) continue;
     const lo = entryLo(d, mfn, i);
     const hi = entryHi(d, mfn, i);
-    rc = level === PGT_L1 ? getL1e(d, lo, hi) : getUpper(d, level, i, lo, hi, d.is32 && level === PGT_L3 && i === 3);
+    rc =
+      level === PGT_L1
+        ? getL1e(d, lo, hi)
+        : getUpper(d, level, i, lo, hi, d.is32 && level === PGT_L3 && i === 3);
     if (rc !== 0) break;
   }
   if (rc !== 0) {
@@ -311,7 +336,14 @@ function validateDescriptorPage(d: Domain, mfn: number): number {
  * Writes entry `index` of table frame `mfn` (of validated type `level`) with (lo, hi) after
  * checking it like Xen's mod_lN_entry; drops the old entry's references. 0 or -errno.
  */
-export function modEntry(d: Domain, mfn: number, index: number, lo: number, hi: number, preserveAd = false): number {
+export function modEntry(
+  d: Domain,
+  mfn: number,
+  index: number,
+  lo: number,
+  hi: number,
+  preserveAd = false,
+): number {
   const t = d.xen.table;
   const type = t.type[mfn] as PageType;
   const oldLo = entryLo(d, mfn, index);
@@ -428,7 +460,8 @@ export function findL1(d: Domain, top: number, vaLo: number, vaHi: number): [num
  */
 export function ptwrEmulate(v: Vcpu, err: number): boolean {
   const d = v.domain;
-  if ((d.vmAssist & (1 << VMASST_TYPE_writable_pagetables)) === 0) return false;
+  const ptwr = (d.vmAssist & (1 << VMASST_TYPE_writable_pagetables)) !== 0;
+  if (!ptwr && !d.emulateL2Writes) return false;
   if ((err & 3) !== 3 || !v.inKernel()) return false; // present + write
   const top = v.domain.is64 && !v.kernelMode ? v.guestTableUser : v.guestTable;
   if (!top) return false;
@@ -438,7 +471,12 @@ export function ptwrEmulate(v: Vcpu, err: number): boolean {
   const ehi = entryHi(d, loc[0], loc[1]);
   const target = entryMfn(elo, ehi);
   const t = d.xen.table;
-  if (target < 0 || t.owner[target] !== d.id || t.type[target] !== PGT_L1 || t.typeCount[target] === 0) return false;
+  if (target < 0 || t.owner[target] !== d.id || t.typeCount[target] === 0) return false;
+  // Xen emulates writes to L1 tables only (under vm_assist writable_pagetables). A domain
+  // configured with emulateL2Writes also gets writes to its 32-bit L2 tables emulated (GNU Mach
+  // 1.8 writes a kernel_page_dir entry directly, see docs/xen.md): a tsxen extension.
+  const isL1 = t.type[target] === PGT_L1;
+  if (!(isL1 && ptwr) && !(t.type[target] === PGT_L2 && d.is32 && d.emulateL2Writes)) return false;
   // Gather the stores that land in the target table, then validate and apply them.
   const base = target * FRAME_SIZE;
   const writes = new Map<number, [number, number]>();
@@ -478,7 +516,7 @@ export function ptwrEmulate(v: Vcpu, err: number): boolean {
   for (const [slot, [lo, hi]] of writes) {
     let nlo = lo;
     // A 32-bit guest writing the high half of a PAE entry first: keep it not present.
-    if (d.is32 && (nlo & PTE_P) !== 0 && getL1eCheck(d, nlo, hi) !== 0) nlo &= ~PTE_P;
+    if (isL1 && d.is32 && (nlo & PTE_P) !== 0 && getL1eCheck(d, nlo, hi) !== 0) nlo &= ~PTE_P;
     if (modEntry(d, target, slot, nlo, hi) !== 0) return restore();
   }
   if (d.needTlbFlush) flushDomainTlbs(d);

@@ -7,6 +7,7 @@ import { gunzipSync } from "node:zlib";
 import { parseElf } from "../../src/dom0/builder/elf.ts";
 import { planLayout, writeInitialDomain } from "../../src/dom0/builder/layout.ts";
 import { checkXenImage, findXenMetadata } from "../../src/dom0/builder/xen-notes.ts";
+import { ConsoleBackend } from "../../src/dom0/console/backend.ts";
 import { PGT_L3, PGT_L4 } from "../../src/machine/frames.ts";
 import type { Domain } from "../../src/xen/domain.ts";
 import { Xen, type XenOptions } from "../../src/xen/hypervisor.ts";
@@ -19,6 +20,10 @@ export interface BootOptions extends XenOptions {
   maxVirtualNs?: number;
   /** Wall time limit, default 60 s. */
   timeoutMs?: number;
+  /** DomainConfig.emulateL2Writes (GNU Mach 1.8). */
+  emulateL2Writes?: boolean;
+  /** Receives the PV console ring's output as the backend drains it. */
+  consoleSink?: (text: string) => void;
   /** A hypervisor to build into (to run several domains). */
   xen?: Xen;
 }
@@ -26,7 +31,10 @@ export interface BootOptions extends XenOptions {
 export interface Booted {
   xen: Xen;
   domain: Domain;
+  /** console_io output followed by nothing else (Xen's own console). */
   console: () => string;
+  /** The PV console backend (the guest's console ring). */
+  pvConsole: ConsoleBackend;
 }
 
 /** Builds the domain (paused) from an image file. */
@@ -39,10 +47,12 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
   const nrPages = (options.memoryMiB ?? 8) * 256;
   const d = xen.createDomain({
     guestType: params.is64 ? "pv64" : "pv32",
+    emulateL2Writes: options.emulateL2Writes,
     maxPages: nrPages,
     name: path.split("/").pop(),
   });
-  const consolePort = d.evtchn.bindBackend(() => {});
+  const pvConsole = new ConsoleBackend(d, { sink: options.consoleSink });
+  const consolePort = pvConsole.port;
   const storePort = d.evtchn.bindBackend(() => {});
   const plan = planLayout({ params, nrPages, source: path });
   const built = writeInitialDomain({
@@ -58,6 +68,7 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
     memory: xen.memory,
   });
   for (const mfn of built.p2m) xen.space.syncM2P(mfn);
+  pvConsole.attach(built.consoleMfn);
   d.nrPages = nrPages;
   const top = built.topTableMfn;
   const rc = pinTable(d, top, params.is64 ? PGT_L4 : PGT_L3);
@@ -69,7 +80,7 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
   v.setEntryState(built.entry);
   v.updateTime();
   const console = () => d.consoleOut.join("");
-  return { xen, domain: d, console };
+  return { xen, domain: d, console, pvConsole };
 }
 
 /** Builds and runs a domain until it stops (or a limit passes). */

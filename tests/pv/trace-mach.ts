@@ -39,8 +39,10 @@ const out = (l: string) => {
 
 const b = buildPv(path, {
   memoryMiB: 32,
+  emulateL2Writes: !argv.includes("--xen-strict"),
   log: (l) => out(`[xen] ${l}`),
   console: (_d, t) => out(`[console_io] ${JSON.stringify(t)}`),
+  consoleSink: (t) => out(`[console] ${JSON.stringify(t)}`),
 });
 const hex = (lo: number, hi = 0) =>
   hi ? `${(hi >>> 0).toString(16)}_${(lo >>> 0).toString(16).padStart(8, "0")}` : (lo >>> 0).toString(16);
@@ -78,3 +80,5 @@ console.log(
 );
 console.log("--- console:");
 console.log(b.console());
+console.log("--- PV console:");
+console.log(b.pvConsole.text());

@@ -2,8 +2,9 @@
 // console, version, vm_assist, iret, vcpu_op, segment bases.
 
 import * as S from "../../x86/state.ts";
-import { loadSegment, toggleGuestMode } from "../entry.ts";
 import { shutdownReasonName } from "../domain.ts";
+import { loadSegment, toggleGuestMode } from "../entry.ts";
+import { addr } from "../guestmem.ts";
 import {
   CALLBACKF_mask_events,
   CALLBACKOP_register,
@@ -24,6 +25,7 @@ import {
   EPERM,
   ESRCH,
   ETIME,
+  HYPERVISOR_COMPAT_VIRT_START,
   SCHEDOP_block,
   SCHEDOP_poll,
   SCHEDOP_remote_shutdown,
@@ -51,6 +53,7 @@ import {
   VGCF_in_syscall,
   VMASST_CMD_disable,
   VMASST_CMD_enable,
+  VMASST_TYPE_pae_extended_cr3,
   XEN_MAJOR,
   XEN_MINOR,
   XENFEAT_gnttab_map_avail_bits,
@@ -68,12 +71,9 @@ import {
   XENVER_pagesize,
   XENVER_platform_parameters,
   XENVER_version,
-  HYPERVISOR_COMPAT_VIRT_START,
-  VMASST_TYPE_pae_extended_cr3,
 } from "../public.ts";
 import { RUNSTATE_running } from "../vcpu.ts";
 import { type Call, NO_RESULT } from "./call.ts";
-import { addr } from "../guestmem.ts";
 
 const MAX_CONSOLE_WRITE = 16384;
 
@@ -276,8 +276,12 @@ export function xenVersion(c: Call): number {
       const idx = c.mem.u32(c.lo(1), c.hi(1));
       let map = 0;
       if (idx === 0) {
-        map = (1 << XENFEAT_mmu_pt_update_preserve_ad) | (1 << XENFEAT_highmem_assist) | (1 << XENFEAT_gnttab_map_avail_bits);
-        if (c.d.is32 && (c.d.vmAssist & (1 << VMASST_TYPE_pae_extended_cr3)) !== 0) map |= 1 << XENFEAT_pae_pgdir_above_4gb;
+        map =
+          (1 << XENFEAT_mmu_pt_update_preserve_ad) |
+          (1 << XENFEAT_highmem_assist) |
+          (1 << XENFEAT_gnttab_map_avail_bits);
+        if (c.d.is32 && (c.d.vmAssist & (1 << VMASST_TYPE_pae_extended_cr3)) !== 0)
+          map |= 1 << XENFEAT_pae_pgdir_above_4gb;
       }
       const [lo, hi] = addr(c.lo(1), c.hi(1), 4);
       c.mem.setU32(lo, hi, map);
@@ -321,6 +325,7 @@ function shutdown(c: Call, reason: number): number {
 }
 
 function yieldNow(c: Call): number {
+  c.d.pollBackends();
   c.d.xen.scheduler.yieldRequested = true;
   return 0;
 }
@@ -328,6 +333,7 @@ function yieldNow(c: Call): number {
 function block(c: Call): number {
   const v = c.v;
   v.upcallMask = 0; // SCHEDOP_block enables events
+  c.d.pollBackends();
   if (v.upcallPending !== 0) return 0; // already an event: no lost wake-up
   c.d.xen.scheduler.block(v);
   return 0;
@@ -352,6 +358,7 @@ function poll(c: Call): number {
     ports.push(p);
     [lo, hi] = addr(lo, hi, 4);
   }
+  c.d.pollBackends();
   if (c.d.evtchn.anyPending(ports)) return 0;
   const timeout = tHi * 4294967296 + tLo;
   if (timeout !== 0 && timeout <= c.d.xen.clock.now()) return 0;
@@ -450,7 +457,7 @@ export function vcpuOp(c: Call): number {
       const dv = new DataView(b.buffer);
       dv.setUint32(0, target === c.v ? RUNSTATE_running : target.runstate, true);
       const at = c.is64 ? 8 : 4;
-      dv.setUint32(at, now % 4294967296 >>> 0, true);
+      dv.setUint32(at, (now % 4294967296) >>> 0, true);
       dv.setUint32(at + 4, Math.floor(now / 4294967296), true);
       c.mem.write(c.lo(2), c.hi(2), b);
       return 0;
@@ -465,7 +472,7 @@ export function vcpuOp(c: Call): number {
         const dv = new DataView(b.buffer);
         dv.setUint32(0, target === c.v ? RUNSTATE_running : target.runstate, true);
         const at = c.is64 ? 8 : 4;
-        dv.setUint32(at, now % 4294967296 >>> 0, true);
+        dv.setUint32(at, (now % 4294967296) >>> 0, true);
         dv.setUint32(at + 4, Math.floor(now / 4294967296), true);
         c.mem.write(aLo, c.is64 ? aHi : 0, b);
       }
