@@ -474,6 +474,8 @@ function compileMove(c: Ctx): Fn | null {
         const v = views(s);
         const base = asize === 8 ? s[S.REG_EDI * 2] : asize === 4 ? s[S.REG_EDI * 2] : s[S.REG_EDI * 2] & 0xffff;
         const baseHi = asize === 8 ? s[S.REG_EDI * 2 + 1] : 0;
+        // The MMX transition happens even if a store faults (host behaviour).
+        if (mmx) c.enterMmx();
         // Probe every selected byte first (a fault writes nothing), then store them.
         for (let pass = 0; pass < 2; pass++) {
           for (let i = 0; i < n; i++) {
@@ -483,7 +485,6 @@ function compileMove(c: Ctx): Fn | null {
             else cpu.wr8(seg, a, ADDR_HI, v.u8[src * 4 + i]!);
           }
         }
-        if (mmx) c.enterMmx();
         return 0;
       };
     }
@@ -1011,6 +1012,9 @@ function compileFloatMisc(c: Ctx): Fn | null {
             if ((imm >> (4 + l)) & 1) laneGeneral(s, OP_MUL, 1, A + l * 2, B + l * 2, P + l * 2, mx);
             else { s[P + l * 2] = 0; s[P + l * 2 + 1] = 0; }
           }
+          // An unmasked exception of the products stops the instruction before the sums.
+          c.simd(LF);
+          LF = 0;
           laneGeneral(s, OP_ADD, 1, P, P + 2, P + 4, mx);
           c.simd(LF);
           for (let l = 0; l < 2; l++) {
@@ -1023,6 +1027,8 @@ function compileFloatMisc(c: Ctx): Fn | null {
           if ((imm >> (4 + l)) & 1) laneGeneral(s, OP_MUL, 2, A + l, B + l, P + l, mx);
           else s[P + l] = 0;
         }
+        c.simd(LF);
+        LF = 0;
         const Q = SCR2 + 12;
         laneGeneral(s, OP_ADD, 2, P, P + 1, Q, mx);
         laneGeneral(s, OP_ADD, 2, P + 2, P + 3, Q + 1, mx);

@@ -525,6 +525,11 @@ function sseBuilder(e: OpcodeEntry): FpEntry | null {
       }
       if (rmIsMem) {
         const size = memBytes(rmRole, rexW, e);
+        // EAX and EDX hold the explicit lengths of PCMPESTRx: not address registers then.
+        if (m === "pcmpestri" || m === "pcmpestrm") {
+          g.reserved.add(0);
+          g.reserved.add(2);
+        }
         const align = /^[WM]x$/.test(rmRole) || m === "fxsave" || m === "fxrstor" ? 16 : size >= 8 ? 8 : 1;
         // Sometimes a base register that is also a general operand: avoid it.
         if (regRole && regRole[0] === "G") g.reserved.add(regField & 7);
