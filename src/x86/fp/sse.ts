@@ -476,14 +476,14 @@ function compileMove(c: Ctx): Fn | null {
         const baseHi = asize === 8 ? s[S.REG_EDI * 2 + 1] : 0;
         // The MMX transition happens even if a store faults (host behaviour).
         if (mmx) c.enterMmx();
-        // Probe every selected byte first (a fault writes nothing), then store them.
-        for (let pass = 0; pass < 2; pass++) {
-          for (let i = 0; i < n; i++) {
-            if ((v.u8[msk * 4 + i]! & 0x80) === 0) continue;
-            const a = addrAdd(base, baseHi, i, asize);
-            if (pass === 0) cpu.probeWrite(seg, a, ADDR_HI, 1);
-            else cpu.wr8(seg, a, ADDR_HI, v.u8[src * 4 + i]!);
-          }
+        // The host checks the whole 8/16-byte range first, even with no byte selected (a
+        // fault writes nothing), then stores the selected bytes.
+        checkWrap(cpu, seg, base, n);
+        cpu.probeWrite(seg, base, baseHi, n);
+        for (let i = 0; i < n; i++) {
+          if ((v.u8[msk * 4 + i]! & 0x80) === 0) continue;
+          const a = addrAdd(base, baseHi, i, asize);
+          cpu.wr8(seg, a, ADDR_HI, v.u8[src * 4 + i]!);
         }
         return 0;
       };
