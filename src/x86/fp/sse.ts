@@ -163,7 +163,9 @@ export function makeCtx(cpu: Cpu, d: Insn, nextLo: number, nextHi: number): Ctx 
       if (size > 8) checkWrap(cpu, seg, lo, size);
       switch (size) {
         case 16: {
-          cpu.probeWrite(seg, lo, hi, 16);
+          // Within one page of a flat segment (or in 64-bit mode) the second half cannot fault
+          // once the first has not; otherwise check the whole range first.
+          if ((linearLow(cpu, seg, lo) & 0xfff) > 0xff0 || (!cpu.code64 && cpu.segFast[seg] === 0)) cpu.probeWrite(seg, lo, hi, 16);
           cpu.wr64(seg, lo, hi, s[w], s[w + 1]);
           const l2 = addrAdd(lo, hi, 8, asize);
           cpu.wr64(seg, l2, ADDR_HI, s[w + 2], s[w + 3]);
