@@ -924,7 +924,7 @@ export function roundToIntMag(rc: number, sign: number): void {
   if (E < 0) {
     ih = 0; il = 0;
     // Fraction = sig x 2^E: shift right by -E as a left-aligned fraction.
-    shiftRightJam96(Ah, Al, 0, -E - 1 < 0 ? 0 : -E - 1);
+    shiftRightJam96(Ah, Al, 0, Math.max(-E - 1 , 0));
     // Make it a 96-bit fraction aligned at bit 95 = 2^-1: for E = -1, the fraction is sig itself.
     fh = th; fl = tl; fx = tx;
   } else {

@@ -9,10 +9,10 @@ import { setArithFlags } from "../flags.ts";
 import { views } from "./fpstate.ts";
 import { type Ctx, type Fn, SCR, TMP, mmWord, mmWritten, xmmWord } from "./sse.ts";
 
-const sat8 = (v: number) => (v > 127 ? 127 : v < -128 ? -128 : v);
-const sat16 = (v: number) => (v > 32767 ? 32767 : v < -32768 ? -32768 : v);
-const usat8 = (v: number) => (v > 255 ? 255 : v < 0 ? 0 : v);
-const usat16 = (v: number) => (v > 65535 ? 65535 : v < 0 ? 0 : v);
+const sat8 = (v: number) => (v > 127 ? 127 : Math.max(v , -128));
+const sat16 = (v: number) => (v > 32767 ? 32767 : Math.max(v , -32768));
+const usat8 = (v: number) => (v > 255 ? 255 : Math.max(v , 0));
+const usat16 = (v: number) => (v > 65535 ? 65535 : Math.max(v , 0));
 
 /** Element-wise binary operations: [element bytes, signed view, fn(a, b)]. */
 const ELEMENTWISE: Record<string, [number, boolean, (a: number, b: number) => number]> = {

@@ -104,11 +104,11 @@ function ddSqrt(ah: number, al: number): void {
 }
 
 // Constants as double-doubles.
-const PI_H = 3.141592653589793;
+const PI_H = Math.PI;
 const PI_L = 1.2246467991473532e-16;
 const PIO2_H = 1.5707963267948966;
 const PIO2_L = 6.123233995736766e-17;
-const LN2_H = 0.6931471805599453;
+const LN2_H = Math.LN2;
 const LN2_L = 2.3190468138462996e-17;
 
 // ------------------------------------------------------------------ conversions

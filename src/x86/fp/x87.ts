@@ -1021,7 +1021,7 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
     SF.unpackExt(0, Wse, Whi, Wlo);
     const ctl = ctlOf(cw, false) & ~SF.CTL_X87;
     SF.convert(size === 4 ? SF.FMT_F32 : SF.FMT_F64, ctl);
-    let flags = F.flags;
+    const flags = F.flags;
     // Denormal operands raise DE only for... (x87 stores do not report DE for denormal sources)
     const unmasked = flags & ~cw & 0x3f;
     if ((unmasked & IE) !== 0) {
