@@ -270,6 +270,9 @@ function x87Entries(): FpEntry[] {
   const memOp = (esc: number, reg: number, size: number, fill: (g: CaseBuilder, off: number) => void) => (g: CaseBuilder) => {
     g.initX87();
     const e = new Enc();
+    // 66h selects the 16-bit environment layouts (FLDENV FNSTENV FRSTOR FNSAVE); elsewhere the
+    // x87 ignores it.
+    if (g.r.chance(0.25)) e.pfx.push(0x66);
     e.op = [esc];
     const off = g.mem(e, reg, size);
     fill(g, off);
@@ -396,6 +399,7 @@ function x87Entries(): FpEntry[] {
   m(0xd9, 2, 4, "fst m32", "x87-ldst");
   m(0xd9, 3, 4, "fstp m32", "x87-ldst");
   m(0xd9, 4, 28, "fldenv", "x87-ctl");
+
   m(0xd9, 5, 2, "fldcw", "x87-ctl", "i16");
   m(0xd9, 6, 28, "fnstenv", "x87-ctl");
   m(0xd9, 7, 2, "fnstcw", "x87-ctl");
