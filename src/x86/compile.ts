@@ -1772,18 +1772,67 @@ function divAcc(cpu: Cpu, size: number, v: number, vh: number, signed: boolean):
     } else if (q > 0xffffffff) cpu.fault(S.VEC_DE);
     s[0] = qs | 0; s[1] = 0; s[4] = rs | 0; s[5] = 0;
   } else {
-    const dvb = signed ? BigInt.asIntN(64, (BigInt(vh) << 32n) | BigInt(v >>> 0)) : BigInt.asUintN(64, (BigInt(vh) << 32n) | BigInt(v >>> 0));
-    if (dvb === 0n) cpu.fault(S.VEC_DE);
-    const raw = (BigInt(s[5] >>> 0) << 96n) | (BigInt(s[4] >>> 0) << 64n) | (BigInt(s[1] >>> 0) << 32n) | BigInt(s[0] >>> 0);
-    const n = signed ? BigInt.asIntN(128, raw) : raw;
-    const q = n / dvb;
-    const r = n % dvb;
-    if (signed ? q !== BigInt.asIntN(64, q) : q !== BigInt.asUintN(64, q)) cpu.fault(S.VEC_DE);
-    const qu = BigInt.asUintN(64, q);
-    const ru = BigInt.asUintN(64, r);
-    s[0] = Number(BigInt.asIntN(32, qu)); s[1] = Number(BigInt.asIntN(32, qu >> 32n));
-    s[4] = Number(BigInt.asIntN(32, ru)); s[5] = Number(BigInt.asIntN(32, ru >> 32n));
+    divide128(cpu, v, vh, signed);
   }
+}
+
+/** Two's complement negation of a word pair (low word returned, high in RH). */
+function neg64(lo: number, hi: number): number {
+  const nlo = (~lo + 1) | 0;
+  RH = (~hi + (nlo === 0 ? 1 : 0)) | 0;
+  return nlo;
+}
+
+const TWO32 = 4294967296n;
+
+/**
+ * 128/64-bit DIV and IDIV of RDX:RAX (rare enough for BigInt). Signs are handled on word pairs
+ * and the BigInts stay non-negative, built and split with multiplication and division only:
+ * Node 20's optimizing compiler aborts the process on merges of 64-bit-truncated BigInt values
+ * (asUintN/asIntN or 64-bit masks), so none are used.
+ */
+function divide128(cpu: Cpu, v: number, vh: number, signed: boolean): void {
+  const s = cpu.s;
+  let dLo = v;
+  let dHi = vh;
+  let w0 = s[0];
+  let w1 = s[1];
+  let w2 = s[4];
+  let w3 = s[5];
+  let negQ = false;
+  let negR = false;
+  if (signed) {
+    if (dHi < 0) {
+      dLo = neg64(dLo, dHi);
+      dHi = RH;
+      negQ = true;
+    }
+    if (w3 < 0) {
+      // 128-bit negation: invert and add one with carry through the four words.
+      w0 = ~w0; w1 = ~w1; w2 = ~w2; w3 = ~w3;
+      w0 = (w0 + 1) | 0;
+      if (w0 === 0) { w1 = (w1 + 1) | 0; if (w1 === 0) { w2 = (w2 + 1) | 0; if (w2 === 0) w3 = (w3 + 1) | 0; } }
+      negQ = !negQ;
+      negR = true;
+    }
+  }
+  const divisor = BigInt(dHi >>> 0) * TWO32 + BigInt(dLo >>> 0);
+  if (divisor === 0n) cpu.fault(S.VEC_DE);
+  const dividend = ((BigInt(w3 >>> 0) * TWO32 + BigInt(w2 >>> 0)) * TWO32 + BigInt(w1 >>> 0)) * TWO32 + BigInt(w0 >>> 0);
+  const q = dividend / divisor;
+  const r = dividend % divisor;
+  // Unsigned: the quotient must fit 64 bits; signed: its magnitude 2^63 (negative) or 2^63 - 1.
+  const limit = signed ? (negQ ? 9223372036854775808n : 9223372036854775807n) : 18446744073709551615n;
+  if (q > limit) cpu.fault(S.VEC_DE);
+  const qHi = q / TWO32;
+  let qLo = Number(q - qHi * TWO32) | 0;
+  let qH = Number(qHi) | 0;
+  const rHi = r / TWO32;
+  let rLo = Number(r - rHi * TWO32) | 0;
+  let rH = Number(rHi) | 0;
+  if (negQ) { qLo = neg64(qLo, qH); qH = RH; }
+  if (negR) { rLo = neg64(rLo, rH); rH = RH; }
+  s[0] = qLo; s[1] = qH; s[4] = rLo; s[5] = rH;
 }
 
 /** 8/16/32-bit shifts and rotates (kind: 0 rol 1 ror 2 rcl 3 rcr 4 shl 5 shr 6 sal 7 sar). */
@@ -1923,19 +1972,41 @@ function doubleShift(s: Int32Array, os: number, left: boolean, v: number, vh: nu
   if (count === 0) { RH = os === 8 ? vh : 0; return os === 2 ? v & 0xffff : v; }
   const sz = SZ_OF[os];
   if (os === 8) {
-    // Work on the 128-bit pair as BigInt: SHLD/SHRD r64 are rare enough.
-    const a = BigInt.asUintN(64, (BigInt(vh) << 32n) | BigInt(v >>> 0));
-    const b = BigInt.asUintN(64, (BigInt(fh) << 32n) | BigInt(f >>> 0));
-    const c = BigInt(count);
-    let r: bigint;
-    let src: bigint;
-    if (left) { r = BigInt.asUintN(64, (a << c) | (b >> (64n - c))); src = BigInt.asUintN(64, (a << (c - 1n)) | (b >> (65n - c))); }
-    else { r = BigInt.asUintN(64, (a >> c) | (b << (64n - c))); src = BigInt.asUintN(64, (a >> (c - 1n)) | (b << (65n - c))); }
-    const rl = Number(BigInt.asIntN(32, r));
-    const rh = Number(BigInt.asIntN(32, r >> 32n));
+    // Word pairs, no BigInt: count is 1..63 here.
+    let rl: number;
+    let rh: number;
+    let sl: number;
+    let sh: number;
+    if (left) {
+      rl = shl64(v, vh, count);
+      rh = RH;
+      rl |= shr64(f, fh, 64 - count);
+      rh |= RH;
+      if (count === 1) { sl = v; sh = vh; }
+      else {
+        sl = shl64(v, vh, count - 1);
+        sh = RH;
+        sl |= shr64(f, fh, 65 - count);
+        sh |= RH;
+      }
+    } else {
+      rl = shr64(v, vh, count);
+      rh = RH;
+      rl |= shl64(f, fh, 64 - count);
+      rh |= RH;
+      if (count === 1) { sl = v; sh = vh; }
+      else {
+        sl = shr64(v, vh, count - 1);
+        sh = RH;
+        sl |= shl64(f, fh, 65 - count);
+        sh |= RH;
+      }
+    }
     s[CC_OP] = ((left ? CC_SHL : CC_SAR) << 2) | 3;
-    s[CC_SRC] = Number(BigInt.asIntN(32, src)); s[CC_SRC + 1] = Number(BigInt.asIntN(32, src >> 32n));
-    s[CC_DST] = rl; s[CC_DST + 1] = rh;
+    s[CC_SRC] = sl;
+    s[CC_SRC + 1] = sh;
+    s[CC_DST] = rl;
+    s[CC_DST + 1] = rh;
     RH = rh;
     return rl;
   }

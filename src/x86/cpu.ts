@@ -521,7 +521,8 @@ export class Cpu {
       this.linHi = hi;
       return lo;
     }
-    if (this.segFast[seg] === 0) this.sys.checkSegment(seg, lo, size, write);
+    // A flat segment still has a limit: an access running past 4 GiB is #GP (#SS for SS).
+    if (this.segFast[seg] === 0 || lo >>> 0 > 0x100000000 - size) this.sys.checkSegment(seg, lo, size, write);
     this.linHi = 0;
     return (lo + this.segBase[seg]) | 0;
   }
@@ -541,7 +542,9 @@ export class Cpu {
       return this.linear(seg, lo, hi, size, write);
     }
     this.linHi = 0;
-    return this.segFast[seg] !== 0 ? (lo + this.segBase[seg]) | 0 : this.linear(seg, lo, hi, size, write);
+    return this.segFast[seg] !== 0 && lo >>> 0 <= 0x100000000 - size
+      ? (lo + this.segBase[seg]) | 0
+      : this.linear(seg, lo, hi, size, write);
   }
 
   rd8(seg: number, lo: number, hi: number): number {
