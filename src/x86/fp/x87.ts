@@ -1177,19 +1177,19 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
   function fxtract(): number {
     if (isEmpty(s, 0)) {
       if (underflow()) {
+        // Masked: indefinites in ST0 and the pushed register, without a second (overflow)
+        // check: C1 stays clear, as on the host.
         writeIndef(0);
-        push(0xffff, 0xc0000000 | 0, 0);
+        setTop(s, (((s[FX] >>> 27) & 7) - 1) & 7);
+        writeST(0, 0xffff, 0xc0000000 | 0, 0);
       }
       return 0;
     }
     const t = (((s[FX] >>> 27) & 7) - 1) & 7;
     if (((s[FX_TAG_OP] >>> t) & 1) !== 0) {
       if (overflow()) {
-        // Masked: ST0 and the pushed register get the indefinite; the host leaves C1 clear.
         writeIndef(0);
-        setTop(s, t);
-        writeST(0, 0xffff, 0xc0000000 | 0, 0);
-        clearC1();
+        push(0xffff, 0xc0000000 | 0, 0);
       }
       return 0;
     }
