@@ -21,6 +21,8 @@ export interface X87Ops {
   writeST(i: number, se: number, hi: number, lo: number): void;
   pop(): void;
   push(se: number, hi: number, lo: number): void;
+  /** Pushes without the stack-overflow check (after a masked stack underflow). */
+  pushRaw(se: number, hi: number, lo: number): void;
   stRaw(i: number): [number, number, number];
   setC2(v: boolean): void;
 }
@@ -137,6 +139,9 @@ function ddToExt(sign: number, mh: number, ml: number, e: number, ctl: number): 
   setFromDouble(0, sign ? -mh : mh, e);
   setFromDouble(1, sign ? -ml : ml, e);
   SF.add(0, SF.FMT_EXT, ctl);
+  // The function value is never exactly the double-double: a denormal result is inexact,
+  // hence an underflow, even when the rounding above happened to be exact.
+  if ((F.se & 0x7fff) === 0 && (F.hi | F.lo) !== 0) F.flags |= SF.FE_UNDERFLOW | SF.FE_INEXACT;
 }
 
 const DV = new DataView(new ArrayBuffer(8));
@@ -375,7 +380,7 @@ function trig(op: number, x: X87Ops, cw: number, ctl: number): void {
   if (x.isEmpty(0)) {
     if (x.underflow()) {
       x.writeST(0, ...INDEF);
-      if (op === 0xfb || op === 0xf2) x.push(...INDEF);
+      if (op === 0xfb || op === 0xf2) x.pushRaw(...INDEF);
     }
     return;
   }

@@ -727,7 +727,12 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
             pre();
             noteIp();
             transcendental(cpu, s, modrm, {
-              isEmpty: (i) => isEmpty(s, i), underflow, overflow, commit, writeST, pop, push, stRaw: (i) => {
+              isEmpty: (i) => isEmpty(s, i), underflow, overflow, commit, writeST, pop, push,
+              pushRaw: (se, hi, lo) => {
+                setTop(s, (((s[FX] >>> 27) & 7) - 1) & 7);
+                writeST(0, se, hi, lo);
+              },
+              stRaw: (i) => {
                 stRaw(i);
                 return [Wse, Whi, Wlo];
               },
