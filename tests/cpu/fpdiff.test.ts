@@ -13,13 +13,21 @@ import { formatFpClasses, runFpDifferential } from "./fpdiff/run.ts";
 const SEED = 20240607;
 const PER_MODE = 100_000;
 const BLOCKS: [string, string[]][] = [
-  ["x87 arithmetic", ["x87-arith"]],
+  ["x87 arithmetic and transcendentals", ["x87-arith", "x87-trans"]],
   ["x87 loads, stores, control, misc", ["x87-ldst", "x87-ctl", "x87-misc"]],
   ["SSE floating point and conversions", ["sse-float", "sse-cvt"]],
   ["SSE integer, moves, strings, MMX, control", ["sse-int", "sse-move", "sse-str", "sse-ctl", "mmx"]],
 ];
 
+/** Cases per mode run again with every block compiled first (the JIT calls the FP closures). */
+const JIT_PER_MODE = 10_000;
+
 for (const mode of [32, 64] as Mode[]) {
+  test(`fpdiff ${mode}-bit through the block compiler: ${JIT_PER_MODE} cases`, { timeout: 600_000 }, async () => {
+    const s = await runFpDifferential({ mode, seed: SEED + 1, count: JIT_PER_MODE, jit: true, maxReports: 5 });
+    console.log(`fpdiff ${mode}-bit jit: ${s.passed} passed, ${s.failed} failed`);
+    if (s.failed > 0) assert.fail(`${s.failed} cases differ.\n${formatFpClasses(s.classes, 25)}\n\n${s.reports.join("\n\n")}`);
+  });
   const gen = new FpGenerator({ mode, seed: SEED });
   const total = gen.entries.length;
   let assigned = 0;

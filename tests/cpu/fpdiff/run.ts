@@ -17,6 +17,8 @@ export interface FpRunOptions {
   startBlock?: number;
   batch?: number;
   maxReports?: number;
+  /** Compile every block before its first execution (the block compiler calls the FP closures). */
+  jit?: boolean;
   onProgress?: (done: number, failed: number) => void;
 }
 
@@ -43,6 +45,7 @@ function* caseIndices(gen: FpGenerator, opts: FpRunOptions): Generator<number> {
 
 export async function runFpDifferential(opts: FpRunOptions): Promise<FpRunSummary> {
   const emu = new FpEmulatorRunner(opts.mode);
+  if (opts.jit) emu.inner.um.cpu.jitThreshold = 1;
   const gen = new FpGenerator({ mode: opts.mode, seed: opts.seed });
   const batch = opts.batch ?? 10_000;
   const maxReports = opts.maxReports ?? 10;
