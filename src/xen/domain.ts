@@ -28,7 +28,7 @@ export interface DomainConfig {
   vcpus?: number;
   /** Most pages the domain may own (memory_op maximum_reservation). */
   maxPages?: number;
-  /** Emulate kernel writes to pinned 32-bit L2 tables like L1 writes (not Xen: GNU Mach 1.8). */
+  /** Emulate kernel writes to validated L2 tables like L1 writes (not Xen: GNU Mach 1.8). */
   emulateL2Writes?: boolean;
 }
 

@@ -473,10 +473,10 @@ export function ptwrEmulate(v: Vcpu, err: number): boolean {
   const t = d.xen.table;
   if (target < 0 || t.owner[target] !== d.id || t.typeCount[target] === 0) return false;
   // Xen emulates writes to L1 tables only (under vm_assist writable_pagetables). A domain
-  // configured with emulateL2Writes also gets writes to its 32-bit L2 tables emulated (GNU Mach
+  // configured with emulateL2Writes also gets writes to its L2 tables emulated (GNU Mach
   // 1.8 writes a kernel_page_dir entry directly, see docs/xen.md): a tsxen extension.
   const isL1 = t.type[target] === PGT_L1;
-  if (!(isL1 && ptwr) && !(t.type[target] === PGT_L2 && d.is32 && d.emulateL2Writes)) return false;
+  if (!(isL1 && ptwr) && !(t.type[target] === PGT_L2 && d.emulateL2Writes)) return false;
   // Gather the stores that land in the target table, then validate and apply them.
   const base = target * FRAME_SIZE;
   const writes = new Map<number, [number, number]>();
