@@ -57,7 +57,17 @@ b.xen.traceHypercall = (v, nr, args, r) => {
     .join(", ");
   const rip = hex(v.s[S.RIP_LO], v.domain.is64 ? v.s[S.RIP_HI] : 0);
   const res = r === NO_RESULT ? "(no result)" : r < 0 ? `${r} <-- REFUSED` : String(r);
-  out(`#${n} @${v.cpu.retired} rip=${rip} ${e?.name ?? `hc${nr}`}(${a}) = ${res}`);
+  let extra = "";
+  if (nr === 16 || nr === 32) {
+    // event_channel_op(_compat): show the command and the first words of its argument.
+    const [lo, hi] = nr === 16 ? args[0] : args[1];
+    const buf = new Uint8Array(16);
+    if (v.cpu.readGuest(lo | 0, hi | 0, buf, false) === 0) {
+      const w = new DataView(buf.buffer);
+      extra = ` {${[0, 4, 8, 12].map((o) => w.getUint32(o, true).toString(16)).join(" ")}}`;
+    }
+  }
+  out(`#${n} @${v.cpu.retired} rip=${rip} ${e?.name ?? `hc${nr}`}(${a})${extra} = ${res}`);
 };
 b.xen.traceExit = (v, code) => {
   if (code === EXIT_SOFTWARE_INT && (v.cpu.exitInfo.qualification & 0xff) === 0x82) return;
