@@ -145,6 +145,11 @@ export function createUserModeCpu(mode: Mode): UserModeCpu {
   s[S.IDTR_BASE_LO] = IDT_LIN_LO;
   s[S.IDTR_BASE_HI] = KERNEL_LIN_HI;
   s[S.IDTR_LIMIT] = 256 * 16 - 1;
+  // A 64-bit TSS like Linux's, whose I/O map base lies past its limit, so that port I/O at
+  // CPL 3 is #GP(0) as on the host (not a walk of a bitmap that isn't there).
+  ram[GDT_PHYS + 0x800 + 0x66] = 0x68;
+  ram[GDT_PHYS + 0x800 + 0x67] = 0x00;
+  cpu.loadSegmentRaw(S.SEG_TR, 0x40, GDT_LIN_LO + 0x800, 0x67, 0x8b, KERNEL_LIN_HI);
   cpu.controls.exceptionBitmap = -1;
   cpu.controls.interceptSoftwareInt = false;
   cpu.controls.interceptSyscall = true;
