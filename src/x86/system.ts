@@ -26,9 +26,9 @@
  * - No BigInt; 64-bit values are lo/hi int32 pairs; addresses are normalised with >>> 0 before
  *   being handed to the physical accessors.
  *
- * What is not implemented (see docs/x86-system.md): the debug breakpoint registers (DR0..DR3/
- * DR7 are stored only), SMAP, PCID, VME/PVI. Task switches by JMP or IRET need the caller to
- * pass the next EIP (the optional `nextLo` of farJump and iret; compile.ts does).
+ * What is not implemented (see docs/x86-system.md): SMAP, PCID, VME/PVI. (Debug breakpoints
+ * are matched in cpu.ts.) Task switches by JMP or IRET need the caller to pass the next EIP (the
+ * optional `nextLo` of farJump and iret; compile.ts does).
  */
 import { EXIT_EXCEPTION, EXIT_TRIPLE_FAULT, GUEST_FAULT } from "./cpu.ts";
 import type { Cpu } from "./cpu.ts";
@@ -1112,8 +1112,8 @@ export class SystemUnit {
   /**
    * The descriptor just read (descLo/descHi) is a system descriptor named by a far JMP/CALL:
    * accept only a call gate (16/32-bit in legacy mode, 64-bit in long mode), check it and its
-   * target code segment; leaves the target's descriptor in descLo/descHi. Task gates and TSS
-   * descriptors (a task switch) raise #GP(selector): not implemented.
+   * target code segment; leaves the target's descriptor in descLo/descHi. (TSS descriptors and
+   * task gates never get here: farJump/farCall hand them to the task switch first.)
    */
   private readCallGate(selector: number): void {
     const cpu = this.cpu;
