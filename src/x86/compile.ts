@@ -1137,7 +1137,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const bits = os * 8;
       return () => {
         let lo = src.read();
-        let hi = os === 8 ? RH : 0;
+        const hi = os === 8 ? RH : 0;
         if (os === 2) lo &= 0xffff;
         const zero = lo === 0 && hi === 0;
         const f = getArithFlags(s);
@@ -1167,7 +1167,6 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         }
         dst.write(n, 0);
         setArithFlags(s, (f & ~(S.F_CF | S.F_ZF)) | (zero ? S.F_CF : 0) | (n === 0 ? S.F_ZF : 0));
-        hi = 0;
         return 0;
       };
     }
@@ -1666,19 +1665,9 @@ function imulTruncating(s: Int32Array, os: number, a: number, ah: number, b: num
 function compileMulDiv1(cpu: Cpu, d: Insn, mn: string, size: number, nextLo: number, nextHi: number): Fn {
   const s = cpu.s;
   const src = eLoc(cpu, d, size, nextLo, nextHi);
-  const sz = SZ_OF[size];
-  return () => {
-    const v = src.read();
-    const vh = RH;
-    switch (mn) {
-      case "mul": mulAcc(s, size, v, vh, false); break;
-      case "imul": mulAcc(s, size, v, vh, true); break;
-      case "div": divAcc(cpu, size, v, vh, false); break;
-      default: divAcc(cpu, size, v, vh, true); break;
-    }
-    void sz;
-    return 0;
-  };
+  const signed = mn === "imul" || mn === "idiv";
+  if (mn === "mul" || mn === "imul") return () => { const v = src.read(); mulAcc(s, size, v, RH, signed); return 0; };
+  return () => { const v = src.read(); divAcc(cpu, size, v, RH, signed); return 0; };
 }
 
 function mulAcc(s: Int32Array, size: number, v: number, vh: number, signed: boolean): void {
