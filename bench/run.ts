@@ -20,7 +20,8 @@
 // two index operations plus dec/jnz; c = call f/dec/jnz with f = add/ret; s = xorshift fill,
 // CRC-32 and quicksort of 1 MiB; f = double-precision 64x64 matrix multiplies in SSE2
 // (bench/kernels/fmatmul.c), whose checksum is recomputed here and whose speed is compared
-// with the same C compiled for the host (gcc -O2, bench/kernels/fnative.c). Suffix 32: i386
+// with the same C compiled for the host (gcc -O2, bench/kernels/fnative.c); x = the same with
+// an x87 inner loop (i386 only, precision control 53 bits, same checksum). Suffix 32: i386
 // protected mode with paging on (4 KiB pages); 64: long mode (4-level paging, 4 KiB pages).
 
 import { execFileSync } from "node:child_process";
@@ -34,7 +35,7 @@ import { buildGuest, type GuestArch } from "../tests/framework/build-guest.ts";
 export interface Workload {
   name: string;
   arch: GuestArch;
-  kind: "r" | "m" | "c" | "s" | "f";
+  kind: "r" | "m" | "c" | "s" | "f" | "x";
   /** Loop iterations (r, m, c) or rounds (s, f) at scale 1. */
   count: number;
 }
@@ -42,8 +43,8 @@ export interface Workload {
 /** Instructions per iteration, loop control included (see bench/kernels/loops*.S). */
 const PER_ITERATION = { r: 3, m: 6, c: 5 } as const;
 /** At scale 1, about 90 M instructions each: 1-3 s at 30-90 MIPS. */
-const COUNTS = { r: 30_000_000, m: 15_000_000, c: 18_000_000, s: 1, f: 20 } as const;
-const WORKLOAD_NAMES = ["r32", "m32", "c32", "s32", "f32", "r64", "m64", "c64", "s64", "f64"];
+const COUNTS = { r: 30_000_000, m: 15_000_000, c: 18_000_000, s: 1, f: 20, x: 5 } as const;
+const WORKLOAD_NAMES = ["r32", "m32", "c32", "s32", "f32", "x32", "r64", "m64", "c64", "s64", "f64"];
 
 /** Anchor figures in MIPS from the reference document, measured on other emulators, not here. */
 const REFERENCE_MIPS = [
@@ -95,7 +96,7 @@ export function expectedFChecksum(rounds: number): string {
 }
 
 /** Builds bench/kernels/fnative.c for the host (gcc -O2, -m32/-m64) and runs `rounds` rounds. */
-export function runNativeF(arch: GuestArch, rounds: number): { seconds: number; checksum: string } {
+export function runNativeF(arch: GuestArch, rounds: number, x87 = false): { seconds: number; checksum: string } {
   const src = "bench/kernels/fnative.c";
   const dir = ".cache/bench";
   mkdirSync(dir, { recursive: true });
@@ -106,7 +107,7 @@ export function runNativeF(arch: GuestArch, rounds: number): { seconds: number; 
   let best = Number.POSITIVE_INFINITY;
   let checksum = "";
   for (let k = 0; k < 3; k++) {
-    const [sec, hi, lo] = execFileSync(exe, [String(rounds)], { encoding: "utf8" }).trim().split(/\s+/);
+    const [sec, hi, lo] = execFileSync(exe, [String(rounds), x87 ? "x" : "f"], { encoding: "utf8" }).trim().split(/\s+/);
     best = Math.min(best, Number(sec));
     checksum = `${hi}${lo}`;
   }
@@ -152,7 +153,7 @@ export function expectedSCrc(rounds: number): number {
 /** Boots one workload and measures it; throws with the guest's transcript if anything is off. */
 export async function runWorkload(w: Workload, scale = 1, interpreterOnly = false): Promise<WorkloadResult> {
   const count = Math.max(1, Math.round(w.count * scale));
-  const cmdline = w.kind === "s" || w.kind === "f" ? `workload=${w.kind} rounds=${count}` : `workload=${w.kind} iterations=${count}`;
+  const cmdline = w.kind === "s" || w.kind === "f" || w.kind === "x" ? `workload=${w.kind} rounds=${count}` : `workload=${w.kind} iterations=${count}`;
   const chunks: Uint8Array[] = [];
   const machine = new BareMachine({ memoryBytes: 64 * 1024 * 1024, output: (b) => chunks.push(b) });
   if (interpreterOnly) machine.cpu.jitThreshold = 0; // no block compiler: closures only
@@ -169,7 +170,7 @@ export async function runWorkload(w: Workload, scale = 1, interpreterOnly = fals
     const crc = /crc 0x([0-9a-f]{8})/.exec(transcript)?.[1];
     const want = expectedSCrc(count).toString(16).padStart(8, "0");
     if (crc !== want) throw fail(`CRC ${crc ?? "missing"} differs from the expected ${want}`);
-  } else if (w.kind === "f") {
+  } else if (w.kind === "f" || w.kind === "x") {
     const sum = /checksum 0x([0-9a-f]{16})/.exec(transcript)?.[1];
     const want = expectedFChecksum(count);
     if (sum !== want) throw fail(`checksum ${sum ?? "missing"} differs from the expected ${want}`);
@@ -181,8 +182,8 @@ export async function runWorkload(w: Workload, scale = 1, interpreterOnly = fals
   const seconds = (end.timeMs - start.timeMs) / 1000;
   const cpuSeconds = (end.cpuMs - start.cpuMs) / 1000;
   const r: WorkloadResult = { instructions, seconds, mips: instructions / seconds / 1e6, cpuSeconds, cpuMips: instructions / cpuSeconds / 1e6 };
-  if (w.kind === "f") {
-    const native = runNativeF(w.arch, count);
+  if (w.kind === "f" || w.kind === "x") {
+    const native = runNativeF(w.arch, count, w.kind === "x");
     if (native.checksum !== expectedFChecksum(count)) throw fail(`the host program's checksum ${native.checksum} is not the expected one`);
     r.nativeSeconds = native.seconds;
     r.slowdown = cpuSeconds / native.seconds;

@@ -12,12 +12,14 @@
  * prints the XOR of the rounds' CRCs, which bench/run.ts recomputes to check the CPU's work.
  *
  * f is the floating-point workload (fmatmul.c: double-precision 64x64 matrix multiplies, SSE2
- * code); the kernel turns on the FPU and SSE first. It prints the checksum's bit pattern.
+ * code); x (i386 only) is the same with an x87 inner loop. The kernel turns on the FPU and SSE
+ * first. It prints the checksum's bit pattern.
  */
 #include "machine.h"
 
 /* fmatmul.c */
 void f_workload(u32 rounds, u32 *lo, u32 *hi);
+void x_workload(u32 rounds, u32 *lo, u32 *hi);
 
 /* CR0: EM off, MP and NE on; CR4: OSFXSR and OSXMMEXCPT; then FNINIT. */
 static void fpu_enable(void) {
@@ -174,14 +176,19 @@ u32 kmain(u32 magic, struct multiboot_info *info) {
       printf("bench: s%s done, %u rounds, crc 0x%08x\n", arch, n, crcs);
       return 0;
     }
-    case 'f': {
+    case 'f':
+    case 'x': {
       if (!option(cmdline, "rounds", &n) || n == 0) n = 1;
       fpu_enable();
       u32 lo, hi;
       marker(1);
-      f_workload(n, &lo, &hi);
+#if defined(__i386__)
+      if (workload_key == 'x') x_workload(n, &lo, &hi);
+      else
+#endif
+        f_workload(n, &lo, &hi);
       marker(2);
-      printf("bench: f%s done, %u rounds, checksum 0x%08x%08x\n", arch, n, hi, lo);
+      printf("bench: %c%s done, %u rounds, checksum 0x%08x%08x\n", (char)workload_key, arch, n, hi, lo);
       return 0;
     }
     default:

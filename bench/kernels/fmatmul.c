@@ -55,4 +55,51 @@ __attribute__((force_align_arg_pointer, noinline)) void f_workload(unsigned roun
   *hi = u.w[1];
 }
 
+#if defined(__i386__)
+/*
+ * The x workload (i386 only): the same computation with the inner loop in x87 code, run with
+ * the precision control at 53 bits (FCW 027Fh), so every operation rounds exactly like SSE2's
+ * and the checksum is the f workload's.
+ */
+static void x87_row(double *ci, const double *bk, const double *aik, int n) {
+  __asm__ volatile(
+      "fldl (%2)\n"
+      "1:\n"
+      "fldl (%1)\n"
+      "fmul %%st(1), %%st\n"
+      "faddl (%0)\n"
+      "fstpl (%0)\n"
+      "add $8, %0\n"
+      "add $8, %1\n"
+      "dec %3\n"
+      "jnz 1b\n"
+      "fstp %%st(0)\n"
+      : "+r"(ci), "+r"(bk), "+r"(aik), "+r"(n)
+      :
+      : "memory", "cc");
+}
+
+void x_workload(unsigned rounds, unsigned *lo, unsigned *hi);
+__attribute__((force_align_arg_pointer, noinline)) void x_workload(unsigned rounds, unsigned *lo, unsigned *hi) {
+  static const unsigned short cw = 0x027f;
+  __asm__ volatile("fldcw %0" : : "m"(cw));
+  f_init();
+  for (unsigned r = 0; r < rounds; r++) {
+    for (int i = 0; i < F_N * F_N; i++) f_c[i] = 0.0;
+    for (int i = 0; i < F_N; i++)
+      for (int k = 0; k < F_N; k++) x87_row(&f_c[i * F_N], &f_b[k * F_N], &f_a[i * F_N + k], F_N);
+    for (int i = 0; i < F_N * F_N; i++) f_a[i] = f_c[i] * 0.03125 - 0.5;
+  }
+  double sum = 0.0;
+  for (int i = 0; i < F_N * F_N; i++) sum += f_c[i];
+  union {
+    double d;
+    unsigned w[2];
+  } u;
+  u.d = sum;
+  *lo = u.w[0];
+  *hi = u.w[1];
+}
+#endif
+
 #pragma GCC pop_options

@@ -1,6 +1,6 @@
 /*
  * The f workload (fmatmul.c) as a host program, for bench/run.ts's comparison with native
- * speed: `fnative ROUNDS` prints "seconds checksum-hi checksum-lo".
+ * speed: `fnative ROUNDS [x]` prints "seconds checksum-hi checksum-lo" (x: the x87 variant, i386).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,11 @@ int main(int argc, char **argv) {
   unsigned lo, hi;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  f_workload(rounds, &lo, &hi);
+#if defined(__i386__)
+  if (argc > 2 && argv[2][0] == 'x') x_workload(rounds, &lo, &hi);
+  else
+#endif
+    f_workload(rounds, &lo, &hi);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("%.6f %08x %08x\n", (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, hi, lo);
   return 0;
