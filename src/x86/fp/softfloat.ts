@@ -671,38 +671,53 @@ export function add(negB: number, fmt: number, ctl: number): void {
   normRoundPack(sa, ea, hi, lo, x, fmt, ctl);
 }
 
-// 16-bit limbs of the 128-bit product.
-const P = new Float64Array(8);
+// The 128-bit product, high word first (uint32 values), and 32x32 helper results.
 let p3 = 0;
 let p2 = 0;
 let p1 = 0;
 let p0 = 0;
+let MH = 0;
+let ML = 0;
+
+/** 32x32 -> 64-bit unsigned product into MH:ML (no division, no BigInt). */
+function mulU32(x: number, y: number): void {
+  const xl = x & 0xffff;
+  const xh = x >>> 16;
+  const yl = y & 0xffff;
+  const yh = y >>> 16;
+  const ll = xl * yl;
+  const lh = xl * yh;
+  const hl = xh * yl;
+  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  ML = ((mid << 16) | (ll & 0xffff)) >>> 0;
+  MH = xh * yh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16);
+}
+
+const TWO_M32 = 2 ** -32;
 
 /** 64x64 -> 128-bit product of ha:la and hb:lb into p3:p2:p1:p0 (uint32 words, high first). */
 export function mul64(ha: number, la: number, hb: number, lb: number): void {
-  const a0 = la & 0xffff, a1 = la >>> 16, a2 = ha & 0xffff, a3 = ha >>> 16;
-  const b0 = lb & 0xffff, b1 = lb >>> 16, b2 = hb & 0xffff, b3 = hb >>> 16;
-  P[0] = a0 * b0;
-  P[1] = a0 * b1 + a1 * b0;
-  P[2] = a0 * b2 + a1 * b1 + a2 * b0;
-  P[3] = a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0;
-  P[4] = a1 * b3 + a2 * b2 + a3 * b1;
-  P[5] = a2 * b3 + a3 * b2;
-  P[6] = a3 * b3;
-  let c = 0;
-  let r0 = 0, r1 = 0, r2 = 0, r3 = 0, r4 = 0, r5 = 0, r6 = 0, r7 = 0;
-  let t = P[0] + c; r0 = t % 65536; c = (t - r0) / 65536;
-  t = P[1] + c; r1 = t % 65536; c = (t - r1) / 65536;
-  t = P[2] + c; r2 = t % 65536; c = (t - r2) / 65536;
-  t = P[3] + c; r3 = t % 65536; c = (t - r3) / 65536;
-  t = P[4] + c; r4 = t % 65536; c = (t - r4) / 65536;
-  t = P[5] + c; r5 = t % 65536; c = (t - r5) / 65536;
-  t = P[6] + c; r6 = t % 65536; c = (t - r6) / 65536;
-  r7 = c;
-  p0 = r0 | (r1 << 16);
-  p1 = r2 | (r3 << 16);
-  p2 = r4 | (r5 << 16);
-  p3 = r6 | (r7 << 16);
+  mulU32(la, lb);
+  p0 = ML;
+  const c0 = MH;
+  mulU32(la, hb);
+  const m1l = ML;
+  const m1h = MH;
+  mulU32(ha, lb);
+  const m2l = ML;
+  const m2h = MH;
+  mulU32(ha, hb);
+  let t = c0 + m1l + m2l;
+  p1 = t >>> 0;
+  let carry = (t - p1) * TWO_M32;
+  t = m1h + m2h + ML + carry;
+  p2 = t >>> 0;
+  carry = (t - p2) * TWO_M32;
+  p3 = (MH + carry) >>> 0;
+  p0 |= 0;
+  p1 |= 0;
+  p2 |= 0;
+  p3 |= 0;
 }
 
 /** A x B. */

@@ -1019,6 +1019,24 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
       return;
     }
     stRaw(0);
+    // Exactly representable in the destination: store the bits, no flags.
+    const e = Wse & 0x7fff;
+    if (Whi < 0) {
+      if (size === 8 && (Wlo & 0x7ff) === 0 && e >= 16383 - 1022 && e <= 16383 + 1023) {
+        const de = e - (16383 - 1023);
+        cpu.wr64(seg, mLo, mHi, (Whi << 21) | (Wlo >>> 11), ((Wse & 0x8000) << 16) | (de << 20) | ((Whi >>> 11) & 0xfffff));
+        clearC1();
+        if (popAfter) pop();
+        return;
+      }
+      if (size === 4 && Wlo === 0 && (Whi & 0xff) === 0 && e >= 16383 - 126 && e <= 16383 + 127) {
+        const fe = e - (16383 - 127);
+        cpu.wr32(seg, mLo, mHi, ((Wse & 0x8000) << 16) | (fe << 23) | ((Whi >>> 8) & 0x7fffff));
+        clearC1();
+        if (popAfter) pop();
+        return;
+      }
+    }
     const cw = s[FX] & 0xffff;
     SF.clearUnpackFlags();
     F.flags = 0;
