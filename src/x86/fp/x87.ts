@@ -350,6 +350,17 @@ export function compileX87(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, next
   /** op: 0 add 1 mul 4 sub 5 subr 6 div 7 divr (the /reg numbering of D8). */
   const arith = (opk: number, ase: number, ahi: number, alo: number, bse: number, bhi: number, blo: number, dst: number, popAfter: boolean, extraFlags: number): void => {
     const cw = s[FX] & 0xffff;
+    // Fast path: precision control 53 bits, round to nearest, all exceptions masked, ADD/SUB/
+    // MUL of values that are doubles: JavaScript arithmetic is then exact for the result;
+    // PE and C1 come from the exact error (TwoSum, Dekker).
+    if ((cw & 0x0f3f) === 0x023f && opk !== 6 && opk !== 7 && extraFlags === 0 && fastArith(opk, ase, ahi, alo, bse, bhi, blo)) {
+      let sw = (s[FX] >>> 16) & ~SW_C1;
+      if (FAST_PE) sw |= PE | (FAST_UP ? SW_C1 : 0);
+      s[FX] = (s[FX] & 0xffff) | (sw << 16);
+      writeST(dst, FAST_SE, FAST_HI, FAST_LO);
+      if (popAfter) pop();
+      return;
+    }
     const ctl = ctlOf(cw, true);
     SF.clearUnpackFlags();
     F.flags = 0;
@@ -1712,4 +1723,73 @@ export function compileFwait(cpu: Cpu): Fn {
     if ((s[FX] & (SW_ES << 16)) !== 0) mathFault(cpu);
     return 0;
   };
+}
+
+// ------------------------------------------------------------------ x87 double fast path
+
+const FDV = new DataView(new ArrayBuffer(8));
+let FAST_SE = 0;
+let FAST_HI = 0;
+let FAST_LO = 0;
+let FAST_PE = false;
+let FAST_UP = false;
+const SPLIT = 134217729;
+const MIN_NORMAL = 2.2250738585072014e-308;
+
+/** The extended value as a double if it is one exactly (a normal double or zero), else NaN. */
+function extToDouble(se: number, hi: number, lo: number): number {
+  const e = se & 0x7fff;
+  if (e === 0) return (hi | lo) === 0 ? (se & 0x8000 ? -0 : 0) : Number.NaN;
+  if (hi >= 0 || (lo & 0x7ff) !== 0 || e < 16383 - 1022 || e > 16383 + 1023) return Number.NaN;
+  FDV.setInt32(0, (hi << 21) | (lo >>> 11), true);
+  FDV.setInt32(4, ((se & 0x8000) << 16) | ((e - (16383 - 1023)) << 20) | ((hi >>> 11) & 0xfffff), true);
+  return FDV.getFloat64(0, true);
+}
+
+/** opk 0 add, 1 mul, 4 sub (a - b), 5 subr (b - a). Returns false to take the general path. */
+function fastArith(opk: number, ase: number, ahi: number, alo: number, bse: number, bhi: number, blo: number): boolean {
+  const a = extToDouble(ase, ahi, alo);
+  const b = extToDouble(bse, bhi, blo);
+  if (Number.isNaN(a) || Number.isNaN(b)) return false;
+  let r: number;
+  let err: number;
+  if (opk === 1) {
+    r = a * b;
+    const ca = SPLIT * a;
+    const ah = ca - (ca - a);
+    const al = a - ah;
+    const cb = SPLIT * b;
+    const bh = cb - (cb - b);
+    const bl = b - bh;
+    err = ah * bh - r + ah * bl + al * bh + al * bl;
+    if (Math.abs(a) > 2 ** 900 || Math.abs(b) > 2 ** 900) return false;
+  } else {
+    const x = opk === 5 ? b : a;
+    const y = opk === 0 ? b : opk === 5 ? -a : -b;
+    r = x + y;
+    const v = r - x;
+    err = x - (r - v) + (y - v);
+  }
+  const ar = Math.abs(r);
+  if (!(ar >= MIN_NORMAL && ar < Number.POSITIVE_INFINITY)) {
+    // Exact zeros of ADD/SUB (x - x) are fine; anything tiny or huge takes the general path.
+    if (!(r === 0 && opk !== 1 && err === 0)) return false;
+  }
+  FAST_PE = err !== 0;
+  // Rounded up (C1): the magnitude grew, i.e. the exact value r + err is smaller in magnitude.
+  FAST_UP = FAST_PE && (err < 0) === (r > 0);
+  FDV.setFloat64(0, r, true);
+  const wl = FDV.getInt32(0, true);
+  const wh = FDV.getInt32(4, true);
+  const de = (wh >>> 20) & 0x7ff;
+  if (de === 0) {
+    FAST_SE = (wh >>> 16) & 0x8000;
+    FAST_HI = 0;
+    FAST_LO = 0;
+    return true;
+  }
+  FAST_SE = ((wh >>> 16) & 0x8000) | (de + 16383 - 1023);
+  FAST_HI = 0x80000000 | ((wh & 0xfffff) << 11) | (wl >>> 21);
+  FAST_LO = wl << 11;
+  return true;
 }

@@ -140,6 +140,16 @@ export class CaseBuilder {
       }
     }
     if (r.chance(0.05)) this.fx[4] ^= 1 << r.below(8);
+    // Sometimes "double mode" (FCW 027Fh, as Windows and FreeBSD run the x87) with register
+    // values that are doubles: the emulator's fast path for it.
+    if (r.chance(0.12)) {
+      this.setFcw(r.chance(0.8) ? 0x027f : 0x027f | (r.below(4) << 10));
+      for (let i = 0; i < 8; i++) {
+        const v = this.getST(i);
+        if ((v[0] & 0x7fff) !== 0x7fff && r.chance(0.8)) this.dv.setUint32(32 + i * 16, (v[2] & ~0x7ff) >>> 0, true);
+      }
+      this.setFsw(this.fsw() & ~0x3f);
+    }
   }
 
   initSse(unmaskChance = 0.1): void {
