@@ -8,6 +8,8 @@ import { parseElf } from "../../src/dom0/builder/elf.ts";
 import { planLayout, writeInitialDomain } from "../../src/dom0/builder/layout.ts";
 import { checkXenImage, findXenMetadata } from "../../src/dom0/builder/xen-notes.ts";
 import { ConsoleBackend } from "../../src/dom0/console/backend.ts";
+import { XenStoreRing } from "../../src/dom0/xenstore/ring.ts";
+import { XenStore } from "../../src/dom0/xenstore/store.ts";
 import { PGT_L3, PGT_L4 } from "../../src/machine/frames.ts";
 import type { Domain } from "../../src/xen/domain.ts";
 import { Xen, type XenOptions } from "../../src/xen/hypervisor.ts";
@@ -26,6 +28,8 @@ export interface BootOptions extends XenOptions {
   consoleSink?: (text: string) => void;
   /** A hypervisor to build into (to run several domains). */
   xen?: Xen;
+  /** A xenstore tree shared by several domains (default: a fresh one). */
+  store?: XenStore;
 }
 
 export interface Booted {
@@ -35,6 +39,8 @@ export interface Booted {
   console: () => string;
   /** The PV console backend (the guest's console ring). */
   pvConsole: ConsoleBackend;
+  /** The xenstore ring server for this domain. */
+  xenstore: XenStoreRing;
 }
 
 /** Builds the domain (paused) from an image file. */
@@ -53,7 +59,9 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
   });
   const pvConsole = new ConsoleBackend(d, { sink: options.consoleSink });
   const consolePort = pvConsole.port;
-  const storePort = d.evtchn.bindBackend(() => {});
+  const store = options.store ?? new XenStore();
+  const xenstore = new XenStoreRing(d, store);
+  const storePort = xenstore.port;
   const plan = planLayout({ params, nrPages, source: path });
   const built = writeInitialDomain({
     domid: d.id,
@@ -69,6 +77,15 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
   });
   for (const mfn of built.p2m) xen.space.syncM2P(mfn);
   pvConsole.attach(built.consoleMfn);
+  xenstore.attach(built.storeMfn);
+  store.introduceDomain(d.id, {
+    name: d.name,
+    memoryKiB: nrPages * 4,
+    storeMfn: built.storeMfn,
+    storePort,
+    consoleMfn: built.consoleMfn,
+    consolePort,
+  });
   d.nrPages = nrPages;
   const top = built.topTableMfn;
   const rc = pinTable(d, top, params.is64 ? PGT_L4 : PGT_L3);
@@ -80,7 +97,7 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
   v.setEntryState(built.entry);
   v.updateTime();
   const console = () => d.consoleOut.join("");
-  return { xen, domain: d, console, pvConsole };
+  return { xen, domain: d, console, pvConsole, xenstore };
 }
 
 /** Builds and runs a domain until it stops (or a limit passes). */

@@ -1,6 +1,7 @@
 // System test (issue 3): the Debian GNU Mach 1.8 Xen images, i386 (PAE) and amd64, in 32 MiB
 // PV domains with the PV console backend. Checks the console transcript as far as Mach gets
-// today (banner, Xen magic, memory map, vm_page zones). Skipped when the images are not cached
+// today (banner, Xen magic, memory map, vm_page zones, then, with the xenstore ring server
+// answering, the missing hd/eth devices and the "No bootstrap code loaded" panic). Skipped when the images are not cached
 // (scripts/fetch-guests.sh fetches them).
 
 import assert from "node:assert/strict";
@@ -16,7 +17,7 @@ for (const [arch, magic, zone] of [
   ["amd64", "xen-3.0-x86_64", "DMA32"],
 ] as const) {
   const path = image(arch);
-  test(`GNU Mach ${arch}: banner, memory map and vm_page zones on the PV console`, {
+  test(`GNU Mach ${arch}: banner, memory map, xenstore, the "No bootstrap code loaded" panic`, {
     skip: !existsSync(path) && "image not fetched (scripts/fetch-guests.sh)",
     timeout: 120_000,
   }, async () => {
@@ -33,8 +34,15 @@ for (const [arch, magic, zone] of [
     assert.ok(out.includes("biosmem: 000000000000000000:000000000002000000, available"), out);
     assert.ok(out.includes("vm_page: DMA: pages: 4080 (15M)"), out);
     assert.ok(out.includes(`vm_page: ${zone}: pages: 4096 (16M)`), out);
-    // Not a crash: Mach is alive (today it waits for a xenstore reply, see docs/xen.md).
-    assert.notEqual(b.domain.shutdownReason, 3, b.domain.crashReason);
+    // The xenstore probes (device/vbd, device/vif) answered ENOENT, then the expected panic.
+    assert.ok(out.includes("hd: No block device (ENOENT). Hoping you don't need any"), out);
+    assert.ok(out.includes("eth: No net device (ENOENT). Hoping you don't need any"), out);
+    assert.ok(
+      out.includes("panic ../kern/bootstrap.c:181: bootstrap_create: No bootstrap code loaded with the kernel!"),
+      out,
+    );
+    assert.ok(b.xenstore.log.length > 0);
+    assert.equal(b.domain.state, "shutdown");
     b.domain.destroy();
   });
 }
