@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const modes: Mode[] = modeArg === "both" ? [32, 64] : [Number(modeArg) as Mode];
   const self = fileURLToPath(import.meta.url);
   const t0 = Date.now();
-  const results = await Promise.all(
+  const results = await Promise.allSettled(
     modes.map(
       (mode, k) =>
         new Promise<WorkerResult>((resolve, reject) => {
@@ -79,7 +79,13 @@ async function main(): Promise<void> {
   let passed = 0;
   let failed = 0;
   const classes = new Map<string, number>();
-  for (const r of results) {
+  for (const settled of results) {
+    if (settled.status === "rejected") {
+      process.stdout.write(`a worker failed: ${String(settled.reason)}\n`);
+      failed++;
+      continue;
+    }
+    const r = settled.value;
     passed += r.passed;
     failed += r.failed;
     for (const [k, n] of r.classes) classes.set(k, (classes.get(k) ?? 0) + n);

@@ -65,7 +65,21 @@ export function runFpNativeSync(mode: Mode, cases: readonly FpCase[]): FpResult[
 
 let tmpCounter = 0;
 
-export function startFpNative(mode: Mode, cases: readonly FpCase[]): Promise<FpResult[]> {
+/**
+ * Runs a batch in the background; a harness that could not map its fixed addresses (a rare
+ * clash with the address-space randomization of the harness's own heap) is started again.
+ */
+export async function startFpNative(mode: Mode, cases: readonly FpCase[]): Promise<FpResult[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startFpNativeOnce(mode, cases);
+    } catch (e) {
+      if (attempt >= 3 || !/mmap/.test(String(e))) throw e;
+    }
+  }
+}
+
+function startFpNativeOnce(mode: Mode, cases: readonly FpCase[]): Promise<FpResult[]> {
   if (cases.length === 0) return Promise.resolve([]);
   const exe = buildFpHarness(mode);
   const stem = join(tmpdir(), `tsxen-fpdiff-${process.pid}-${tmpCounter++}`);
