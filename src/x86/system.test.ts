@@ -663,7 +663,7 @@ test("iret: same privilege and to an outer privilege (protected mode)", () => {
   writeWords(m, 0x6e00, [0x5300, 0x08, 2]);
   cpu.setReg32(S.REG_ESP, 0x6e00);
   assert.deepEqual(faultOf(cpu, () => cpu.sys.iret(4)), { vector: S.VEC_GP, error: 8 });
-  // NT set: a task return, not implemented: #GP(0).
+  // NT set and no next EIP given (a task return must save it in the old TSS): #GP(0).
   const k = protectedMachine(0);
   k.cpu.setEflags(S.F_NT | 2);
   assert.deepEqual(faultOf(k.cpu, () => k.cpu.sys.iret(4)), { vector: S.VEC_GP, error: 0 });
