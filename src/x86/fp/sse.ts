@@ -698,6 +698,7 @@ function compileFloat(c: Ctx): Fn | null {
 const TMPD = new Float64Array(4);
 const SPLIT = 134217729; // 2^27 + 1 (Veltkamp splitting)
 const BIG = 2 ** 900;
+const TINY = 2 ** -969;
 
 /**
  * Double lanes with JavaScript arithmetic, which is IEEE round-to-nearest: exact whenever the
@@ -728,7 +729,9 @@ function fast64(op: number, f: Float64Array, d: number, sI: number, lanes: numbe
         r = a * b;
         if (r === 0 && a !== 0 && b !== 0) return -1;
         if (!peSet && !inexact) {
-          if (aa > BIG || ab > BIG) return -1;
+          // Dekker's error term is exact only while it stays normal (|product| >= 2^-969)
+          // and the splitting cannot overflow.
+          if (aa > BIG || ab > BIG || Math.abs(r) < TINY) return -1;
           const ca = SPLIT * a;
           const ah = ca - (ca - a);
           const al = a - ah;

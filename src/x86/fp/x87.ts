@@ -1762,7 +1762,8 @@ function fastArith(opk: number, ase: number, ahi: number, alo: number, bse: numb
     const bh = cb - (cb - b);
     const bl = b - bh;
     err = ah * bh - r + ah * bl + al * bh + al * bl;
-    if (Math.abs(a) > 2 ** 900 || Math.abs(b) > 2 ** 900) return false;
+    // Exact only without overflow in the splitting and with a normal error term.
+    if (Math.abs(a) > 2 ** 900 || Math.abs(b) > 2 ** 900 || Math.abs(r) < 2 ** -969) return false;
   } else {
     const x = opk === 5 ? b : a;
     const y = opk === 0 ? b : opk === 5 ? -a : -b;
