@@ -283,6 +283,7 @@ function x87Entries(): FpEntry[] {
     // 66h selects the 16-bit environment layouts (FLDENV FNSTENV FRSTOR FNSAVE); elsewhere the
     // x87 ignores it.
     if (g.r.chance(0.25)) e.pfx.push(0x66);
+    if (g.r.chance(0.02)) e.pfx.push(0xf0); // LOCK: #UD
     e.op = [esc];
     const off = g.mem(e, reg, size);
     fill(g, off);
@@ -522,6 +523,7 @@ function sseBuilder(e: OpcodeEntry): FpEntry | null {
       const enc = new Enc();
       if (e.prefix) enc.pfx.push(e.prefix);
       if (r.chance(0.05)) enc.pfx.unshift(0x3e); // a no-op segment prefix
+      if (r.chance(0.02)) enc.pfx.unshift(0xf0); // LOCK: #UD on every SSE/MMX form
       const rexW = g.mode === 64 && r.chance(ops.some((o) => o.endsWith("y")) ? 0.5 : 0.1);
       if (rexW) enc.rex |= 8;
       enc.op = e.map === 1 ? [0x0f, e.opcode] : e.map === 2 ? [0x0f, 0x38, e.opcode] : e.map === 3 ? [0x0f, 0x3a, e.opcode] : [e.opcode];
