@@ -165,14 +165,30 @@ test("random x87/MMX/SSE encodings never raise a host exception", () => {
     return (seed >>> 8) & 0xff;
   };
   const starts = [[0xd8], [0xd9], [0xda], [0xdb], [0xdc], [0xdd], [0xde], [0xdf], [0x0f], [0x0f, 0x38], [0x0f, 0x3a], [0x66, 0x0f], [0xf3, 0x0f], [0xf2, 0x0f], [0x66, 0x0f, 0x38], [0x66, 0x0f, 0x3a]];
+  // One processor for all cases (a new one per case would allocate its TLB arrays each time).
+  const { cpu, ram } = flatCpu([]);
+  let executed = 0;
   for (let i = 0; i < 30000; i++) {
     const code = [...starts[i % starts.length]!];
     while (code.length < 12) code.push(rnd());
-    const { cpu } = flatCpu(code);
-    for (let r = 0; r < 8; r++) if (r !== S.REG_ESP) cpu.setReg32(r, (rnd() << 12) | rnd());
-    cpu.s[FX] = (cpu.s[FX] & ~0xffff) | (0x037f & ~(rnd() & 0x3f));
+    ram.set([...code, 0xf4], 0x1000);
+    cpu.invalidatePhysRange(0x1000, 16);
+    cpu.setRip(0x1000);
+    cpu.setEflags(2);
+    cpu.s[S.CR0] = S.CR0_PE | S.CR0_ET | S.CR0_NE | S.CR0_MP;
+    cpu.s[S.CR4] = S.CR4_OSFXSR | S.CR4_OSXMMEXCPT;
+    // Random 0F opcodes include system instructions: put the segments back each time.
+    for (const seg of [S.SEG_ES, S.SEG_SS, S.SEG_DS, S.SEG_FS, S.SEG_GS]) cpu.loadSegmentRaw(seg, 0x10, 0, -1, 0xc093);
+    cpu.loadSegmentRaw(S.SEG_CS, 0x08, 0, -1, 0xc09b);
+    cpu.s[S.CPL] = 0;
+    cpu.updateMode();
+    cpu.flushTlb(false);
+    for (let r = 0; r < 8; r++) cpu.setReg32(r, r === S.REG_ESP ? 0x80000 : (rnd() << 12) | rnd());
+    cpu.s[FX] = 0x037f & ~(rnd() & 0x3f);
     cpu.s[FX_MXCSR] = 0x1f80 & ~((rnd() & 0x3f) << 7);
     const r = cpu.run(5);
+    if (r === EXIT_EXCEPTION || r === EXIT_HLT) executed++;
     assert.notEqual(r, EXIT_INTERNAL, `host exception for ${code.map((b) => b.toString(16)).join(" ")}: ${cpu.exitInfo.message}`);
   }
+  assert.ok(executed > 25000, `only ${executed} cases ran to an exception or HLT`);
 });
