@@ -20,23 +20,31 @@ function mtime(p: string): number {
   }
 }
 
-/** Returns the path of the harness for `mode`, compiling it first if it is missing or stale. */
-export function buildHarness(mode: Mode): string {
-  const out = join(CACHE_DIR, `harness${mode}`);
-  if (mtime(out) >= mtime(HARNESS_SOURCE) && mtime(out) > 0) return out;
-  mkdirSync(CACHE_DIR, { recursive: true });
+/**
+ * Compiles a native harness source for `mode` into cacheDir/name (reused while newer than the
+ * source), statically when the toolchain allows it. Shared by the integer and FP testers.
+ */
+export function buildNativeHarness(source: string, cacheDir: string, name: string, mode: Mode): string {
+  const out = join(cacheDir, name);
+  if (mtime(out) >= mtime(source) && mtime(out) > 0) return out;
+  mkdirSync(cacheDir, { recursive: true });
   // Build to a private name and rename, so concurrent test processes never see half a file.
   const tmp = `${out}.${process.pid}.tmp`;
-  const base = [`-m${mode}`, "-O2", "-Wall", "-no-pie", "-o", tmp, HARNESS_SOURCE];
+  const base = [`-m${mode}`, "-O2", "-Wall", "-no-pie", "-o", tmp, source];
   let r = spawnSync("gcc", [...base, "-static"], { encoding: "utf8" });
   if (r.status !== 0) r = spawnSync("gcc", base, { encoding: "utf8" });
-  if (r.error) throw new Error(`cannot run gcc to build the ${mode}-bit harness: ${r.error.message}`);
+  if (r.error) throw new Error(`cannot run gcc to build ${name}: ${r.error.message}`);
   if (r.status !== 0) {
     const hint = mode === 32 ? " (32-bit builds need gcc-multilib: apt-get install gcc-multilib)" : "";
-    throw new Error(`gcc failed to build the ${mode}-bit harness${hint}:\n${r.stderr}`);
+    throw new Error(`gcc failed to build ${name}${hint}:\n${r.stderr}`);
   }
   renameSync(tmp, out);
   return out;
+}
+
+/** Returns the path of the harness for `mode`, compiling it first if it is missing or stale. */
+export function buildHarness(mode: Mode): string {
+  return buildNativeHarness(HARNESS_SOURCE, CACHE_DIR, `harness${mode}`, mode);
 }
 
 function encodeAll(cases: readonly TestCase[]): Uint8Array {

@@ -1,11 +1,12 @@
 // Builds the floating-point harness (fpharness.c) with gcc into .cache/fpdiff/ and runs
 // batches of cases on the host CPU.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Mode } from "../difftest/cases.ts";
+import { buildNativeHarness } from "../difftest/native.ts";
 import { FP_CASE_IN_SIZE, FP_CASE_OUT_SIZE, type FpCase, type FpResult, decodeFpResult, encodeFpCase } from "./cases.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -13,26 +14,8 @@ export const REPO_ROOT = resolve(here, "../../..");
 export const FP_HARNESS_SOURCE = join(REPO_ROOT, "tests/cpu/fpdiff/fpharness.c");
 export const CACHE_DIR = join(REPO_ROOT, ".cache/fpdiff");
 
-function mtime(p: string): number {
-  try {
-    return statSync(p).mtimeMs;
-  } catch {
-    return -1;
-  }
-}
-
 export function buildFpHarness(mode: Mode): string {
-  const out = join(CACHE_DIR, `fpharness${mode}`);
-  if (mtime(out) >= mtime(FP_HARNESS_SOURCE) && mtime(out) > 0) return out;
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  const base = [`-m${mode}`, "-O2", "-Wall", "-no-pie", "-o", tmp, FP_HARNESS_SOURCE];
-  let r = spawnSync("gcc", [...base, "-static"], { encoding: "utf8" });
-  if (r.status !== 0) r = spawnSync("gcc", base, { encoding: "utf8" });
-  if (r.error) throw new Error(`cannot run gcc to build the ${mode}-bit FP harness: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`gcc failed to build the ${mode}-bit FP harness:\n${r.stderr}`);
-  renameSync(tmp, out);
-  return out;
+  return buildNativeHarness(FP_HARNESS_SOURCE, CACHE_DIR, `fpharness${mode}`, mode);
 }
 
 function encodeAll(cases: readonly FpCase[]): Uint8Array {
