@@ -40,7 +40,11 @@ export interface CliIo {
   stdout: (bytes: Uint8Array | string) => void;
   stderr: (text: string) => void;
   /** Host keyboard input for the UART, if any. Returns a function that detaches it. */
-  attachInput?: (receive: (bytes: Uint8Array) => void) => () => void;
+  attachInput?: (receive: (bytes: Uint8Array) => void, onEnd?: () => void) => () => void;
+  /** Present when stdin is a terminal: switches it to raw mode (true) and back (false). */
+  terminal?: { setRaw: (raw: boolean) => void };
+  /** Calls `handler` on SIGINT/SIGTERM instead of the default exit. Returns a detach function. */
+  onInterrupt?: (handler: () => void) => () => void;
 }
 
 interface MachineArgs {

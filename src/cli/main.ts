@@ -3,14 +3,17 @@
 // line on stderr and exit status 2.
 
 import { type CliIo, machineCommand } from "./machine.ts";
+import { runCommand } from "./run.ts";
 
 const USAGE = `usage: tsxen <command> [options]
 
 commands:
+  run       run a PV domain from an xl.cfg file, console on the terminal (tsxen run --help)
   machine   boot a Multiboot kernel on the bare machine (tsxen machine --help)`;
 
 const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
   machine: machineCommand,
+  run: runCommand,
 };
 
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
@@ -40,12 +43,30 @@ export function processIo(): CliIo {
     stderr: (text) => {
       process.stderr.write(text);
     },
-    attachInput: (receive) => {
+    attachInput: (receive, onEnd) => {
       const onData = (chunk: Buffer) => receive(chunk);
+      const ended = () => onEnd?.();
       process.stdin.on("data", onData);
+      process.stdin.on("end", ended);
       return () => {
         process.stdin.off("data", onData);
+        process.stdin.off("end", ended);
         process.stdin.pause();
+      };
+    },
+    terminal: process.stdin.isTTY
+      ? {
+          setRaw: (raw) => {
+            process.stdin.setRawMode(raw);
+          },
+        }
+      : undefined,
+    onInterrupt: (handler) => {
+      process.on("SIGINT", handler);
+      process.on("SIGTERM", handler);
+      return () => {
+        process.off("SIGINT", handler);
+        process.off("SIGTERM", handler);
       };
     },
   };

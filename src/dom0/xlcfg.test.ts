@@ -191,7 +191,8 @@ test("bad PV configs are refused with the file, line and problem", () => {
     [`${base}memory="64"`, /v.cfg:4:8: 'memory' must be a number, not a string/],
     [`${base}memory=0`, /'memory' is 0 MiB; it must be between 1 and 3072 MiB/],
     [`${base}maxmem=32`, /v.cfg:4:8: 'maxmem' \(32 MiB\) is below 'memory' \(64 MiB\)/],
-    [`${base}vcpus=0`, /'vcpus' is 0; it must be between 1 and 128/],
+    [`${base}vcpus=0`, /'vcpus' is 0; it must be between 1 and 32/],
+    [`${base}vcpus=33`, /'vcpus' is 33; it must be between 1 and 32/],
     [`${base}kernel=["k"]`, /v.cfg:4:8: 'kernel' must be a string, not a list/],
     [`${base}kernel=""`, /'kernel' is empty/],
     [

@@ -400,7 +400,8 @@ export const PV_CONFIG_KEYS = [
   "on_watchdog",
 ] as const;
 
-const MAX_VCPUS = 128;
+/** A PV domain's vCPUs: the 32 vcpu_info slots of shared_info (XEN_LEGACY_MAX_VCPUS). */
+const MAX_VCPUS = 32;
 /** Largest memory= we take (MiB): machine memory is at most 3 GiB. */
 const MAX_MEMORY_MIB = 3072;
 

@@ -1,19 +1,17 @@
-// Boots a PV kernel image in a fresh hypervisor: parse, plan, build (src/dom0/builder), pin the
-// bootstrap tables, load the entry state, run. The glue between the builder and the hypervisor
-// that a toolstack (`tsxen run`) will own; tests use it directly.
+// Boots a PV kernel image file in a fresh (deterministic) hypervisor through the toolstack
+// (src/dom0/toolstack.ts, what `tsxen run` uses), synchronously, for tests and tracing tools.
 
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { parseElf } from "../../src/dom0/builder/elf.ts";
-import { planLayout, writeInitialDomain } from "../../src/dom0/builder/layout.ts";
+import type { PvKernel } from "../../src/dom0/builder/index.ts";
 import { checkXenImage, findXenMetadata } from "../../src/dom0/builder/xen-notes.ts";
-import { ConsoleBackend } from "../../src/dom0/console/backend.ts";
-import { XenStoreRing } from "../../src/dom0/xenstore/ring.ts";
-import { XenStore } from "../../src/dom0/xenstore/store.ts";
-import { PGT_L3, PGT_L4 } from "../../src/machine/frames.ts";
+import type { ConsoleBackend } from "../../src/dom0/console/backend.ts";
+import { Toolstack } from "../../src/dom0/toolstack.ts";
+import type { XenStoreRing } from "../../src/dom0/xenstore/ring.ts";
+import type { XenStore } from "../../src/dom0/xenstore/store.ts";
 import type { Domain } from "../../src/xen/domain.ts";
 import { Xen, type XenOptions } from "../../src/xen/hypervisor.ts";
-import { newBaseptr, pinTable } from "../../src/xen/mm.ts";
 
 export interface BootOptions extends XenOptions {
   memoryMiB?: number;
@@ -43,61 +41,38 @@ export interface Booted {
   xenstore: XenStoreRing;
 }
 
-/** Builds the domain (paused) from an image file. */
-export function buildPv(path: string, options: BootOptions = {}): Booted {
+/** Reads, unwraps (gzip only: synchronous) and checks a PV kernel image file. */
+export function loadKernelSync(path: string): PvKernel {
   let bytes = new Uint8Array(readFileSync(path));
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = new Uint8Array(gunzipSync(bytes)); // Debian's GNU Mach
+  const steps: string[] = [];
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    bytes = new Uint8Array(gunzipSync(bytes)); // Debian's GNU Mach
+    steps.push("gzip");
+  }
   const elf = parseElf(bytes, path);
   const params = checkXenImage(elf, findXenMetadata(elf));
+  return { source: path, steps, elf, meta: params.meta, params };
+}
+
+/** Builds the domain (paused) from an image file, through the toolstack. */
+export function buildPv(path: string, options: BootOptions = {}): Booted {
   const xen = options.xen ?? new Xen({ memoryBytes: 64 * 1024 * 1024, deterministic: true, ...options });
-  const nrPages = (options.memoryMiB ?? 8) * 256;
-  const d = xen.createDomain({
-    guestType: params.is64 ? "pv64" : "pv32",
-    emulateL2Writes: options.emulateL2Writes,
-    maxPages: nrPages,
-    name: path.split("/").pop(),
+  const toolstack = new Toolstack(xen, {
+    store: options.store,
+    console: options.consoleSink && ((_m, text) => options.consoleSink?.(text)),
   });
-  const pvConsole = new ConsoleBackend(d, { sink: options.consoleSink });
-  const consolePort = pvConsole.port;
-  const store = options.store ?? new XenStore();
-  const xenstore = new XenStoreRing(d, store);
-  const storePort = xenstore.port;
-  const plan = planLayout({ params, nrPages, source: path });
-  const built = writeInitialDomain({
-    domid: d.id,
-    plan,
-    elf,
-    params,
-    cmdline: options.cmdline,
-    sharedInfoMaddr: d.sharedInfo,
-    storeEvtchn: storePort,
-    consoleEvtchn: consolePort,
-    allocator: xen.allocator,
-    memory: xen.memory,
-  });
-  for (const mfn of built.p2m) xen.space.syncM2P(mfn);
-  pvConsole.attach(built.consoleMfn);
-  xenstore.attach(built.storeMfn);
-  store.introduceDomain(d.id, {
-    name: d.name,
-    memoryKiB: nrPages * 4,
-    storeMfn: built.storeMfn,
-    storePort,
-    consoleMfn: built.consoleMfn,
-    consolePort,
-  });
-  d.nrPages = nrPages;
-  const top = built.topTableMfn;
-  const rc = pinTable(d, top, params.is64 ? PGT_L4 : PGT_L3);
-  if (rc !== 0) throw new Error(`${path}: pinning the bootstrap page tables failed (${rc})`);
-  const v = d.vcpus[0];
-  const rc2 = newBaseptr(v, top);
-  if (rc2 !== 0) throw new Error(`${path}: installing the bootstrap page tables failed (${rc2})`);
-  d.vmAssist = built.entry.vmAssist;
-  v.setEntryState(built.entry);
-  v.updateTime();
+  const m = toolstack.create(
+    {
+      name: path.split("/").pop() ?? path,
+      kernel: loadKernelSync(path),
+      memoryMiB: options.memoryMiB ?? 8,
+      emulateL2Writes: options.emulateL2Writes,
+    },
+    { paused: true },
+  );
+  const d = m.domain;
   const console = () => d.consoleOut.join("");
-  return { xen, domain: d, console, pvConsole, xenstore };
+  return { xen, domain: d, console, pvConsole: m.pvConsole, xenstore: m.xenstore };
 }
 
 /** Builds and runs a domain until it stops (or a limit passes). */

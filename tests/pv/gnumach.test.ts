@@ -1,27 +1,24 @@
 // System test (issue 3): the Debian GNU Mach 1.8 Xen images, i386 (PAE) and amd64, in 32 MiB
 // PV domains with the PV console backend. Checks the console transcript as far as Mach gets
 // today (banner, Xen magic, memory map, vm_page zones, then, with the xenstore ring server
-// answering, the missing hd/eth devices and the "No bootstrap code loaded" panic). Skipped when the images are not cached
-// (scripts/fetch-guests.sh fetches them).
+// answering, the missing hd/eth devices and the "No bootstrap code loaded" panic).
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { test } from "node:test";
+import { fetchGuest } from "../framework/guests.ts";
 import { bootPv } from "./boot.ts";
-
-const image = (arch: string) =>
-  `.cache/debian/gnumach-image-1.8-xen-486_${arch}/tree/boot/gnumach-1.8-xen-486.gz`;
 
 for (const [arch, magic, zone] of [
   ["i386", "xen-3.0-x86_32p", "DIRECTMAP"],
   ["amd64", "xen-3.0-x86_64", "DMA32"],
 ] as const) {
-  const path = image(arch);
+  // Fetched on first use; with TSXEN_REQUIRE_GUESTS=1 (CI) a missing image is an error, not a skip.
+  const path = fetchGuest(`gnumach-${arch}`);
   test(`GNU Mach ${arch}: banner, memory map, xenstore, the "No bootstrap code loaded" panic`, {
-    skip: !existsSync(path) && "image not fetched (scripts/fetch-guests.sh)",
+    skip: !path && "image not fetched (scripts/fetch-guests.sh)",
     timeout: 120_000,
   }, async () => {
-    const b = await bootPv(path, {
+    const b = await bootPv(path!, {
       memoryMiB: 32,
       emulateL2Writes: true,
       maxVirtualNs: 30e6,

@@ -16,6 +16,9 @@
 //   backend resynchronises to out_prod), never the host.
 // - C2. Everything drained is passed to the sink in order and kept in `transcript` (also
 //   after the domain shut down or crashed).
+// - C3. Host input is never reordered: what does not fit in the `in` ring waits in `pendingIn`
+//   (up to MAX_PENDING_INPUT bytes, then the newest input is refused) and goes in, oldest
+//   first, whenever the guest notifies, yields, blocks or polls.
 
 import type { Domain } from "../../xen/domain.ts";
 
@@ -27,6 +30,9 @@ export const CONS_IN_CONS = 3072;
 export const CONS_IN_PROD = 3076;
 export const CONS_OUT_CONS = 3080;
 export const CONS_OUT_PROD = 3084;
+
+/** Host input kept while the guest's `in` ring is full (xenconsoled buffers similarly). */
+export const MAX_PENDING_INPUT = 64 * 1024;
 
 export interface ConsoleBackendOptions {
   /** Receives the guest's output as it is drained. */
@@ -44,13 +50,16 @@ export class ConsoleBackend {
   private readonly sink: ((text: string) => void) | undefined;
   private readonly decoder = new TextDecoder("utf-8");
   private draining = false;
+  /** Host input not yet in the ring (C3). */
+  private pendingIn: Uint8Array[] = [];
+  private pendingBytes = 0;
 
   /** Binds the console port (before the domain is built: start_info carries it). */
   constructor(d: Domain, options: ConsoleBackendOptions = {}) {
     this.domain = d;
     this.sink = options.sink;
-    this.port = d.evtchn.bindBackend(() => this.drain());
-    d.onBackendPoll(() => this.drain());
+    this.port = d.evtchn.bindBackend(() => this.service());
+    d.onBackendPoll(() => this.service());
   }
 
   /** Attaches the ring page (start_info.console.domU.mfn, after the build). */
@@ -98,20 +107,57 @@ export class ConsoleBackend {
     }
   }
 
-  /** Host input into the guest's `in` ring; returns how many bytes fit (the rest is dropped). */
+  /** Everything the guest's notification or yield asks for: output drained, input fed (C3). */
+  service(): void {
+    this.drain();
+    if (this.pendingBytes > 0) this.feed();
+  }
+
+  /** Bytes of host input waiting for room in the ring. */
+  get pendingInput(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Host input for the guest: as much as fits goes into the `in` ring now, the rest waits
+   * (C3). Returns how many bytes were accepted (into the ring or the queue); input beyond
+   * MAX_PENDING_INPUT waiting bytes is refused.
+   */
   input(data: string | Uint8Array): number {
     if (this.mfn < 0 || this.domain.state === "dead") return 0;
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const room = MAX_PENDING_INPUT - this.pendingBytes;
+    const take = bytes.length <= room ? bytes : bytes.subarray(0, Math.max(0, room));
+    if (take.length === 0) return 0;
+    this.pendingIn.push(take.slice());
+    this.pendingBytes += take.length;
+    this.feed();
+    return take.length;
+  }
+
+  /** Moves waiting input into the `in` ring, oldest first, and notifies the guest. */
+  private feed(): void {
+    if (this.mfn < 0 || this.domain.state === "dead") return;
     const dv = this.dv();
     const cons = dv.getUint32(CONS_IN_CONS, true);
     let prod = dv.getUint32(CONS_IN_PROD, true);
-    let k = 0;
-    while (k < bytes.length && (prod - cons) >>> 0 < CONS_IN_SIZE) {
-      dv.setUint8(CONS_IN + (prod & (CONS_IN_SIZE - 1)), bytes[k++]);
-      prod = (prod + 1) >>> 0;
+    // Corrupt indices (prod - cons beyond the ring): the guest gets nothing until it repairs
+    // them; nothing outside the ring is written (C1).
+    let moved = 0;
+    while (this.pendingIn.length > 0 && (prod - cons) >>> 0 < CONS_IN_SIZE) {
+      const chunk = this.pendingIn[0];
+      let k = 0;
+      while (k < chunk.length && (prod - cons) >>> 0 < CONS_IN_SIZE) {
+        dv.setUint8(CONS_IN + (prod & (CONS_IN_SIZE - 1)), chunk[k++]);
+        prod = (prod + 1) >>> 0;
+      }
+      moved += k;
+      if (k === chunk.length) this.pendingIn.shift();
+      else this.pendingIn[0] = chunk.subarray(k);
     }
+    if (moved === 0) return;
+    this.pendingBytes -= moved;
     dv.setUint32(CONS_IN_PROD, prod, true);
-    if (k > 0 && this.domain.state === "running") this.domain.evtchn.raise(this.port);
-    return k;
+    if (this.domain.state === "running") this.domain.evtchn.raise(this.port);
   }
 }

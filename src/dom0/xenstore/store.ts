@@ -154,4 +154,10 @@ export class XenStore {
     this.write(`/vm/${domid}/name`, info.name, 0);
     this.write(`${home}/vm`, `/vm/${domid}`, domid);
   }
+
+  /** Removes what introduceDomain wrote (the toolstack, after destroying the domain). */
+  releaseDomain(domid: number): void {
+    this.rm(`/local/domain/${domid}`);
+    this.rm(`/vm/${domid}`);
+  }
 }
