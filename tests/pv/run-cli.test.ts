@@ -31,7 +31,7 @@ interface Ran {
 }
 
 /** Runs `tsxen ARGV` in-process; `input` chunks are typed into the console one by one. */
-async function run(argv: string[], input: string[] = []): Promise<Ran> {
+async function run(argv: string[], input: string[] = [], terminal?: CliIo["terminal"]): Promise<Ran> {
   let stdout = "";
   let stderr = "";
   const io: CliIo = {
@@ -47,6 +47,7 @@ async function run(argv: string[], input: string[] = []): Promise<Ran> {
         for (const t of timers) clearTimeout(t);
       };
     },
+    terminal,
   };
   const status = await main(argv, io);
   return { status, stdout, stderr };
@@ -62,6 +63,18 @@ for (const arch of ["i386", "x86_64"] as const) {
     assert.match(r.stderr, /ended: poweroff/);
   });
 }
+
+test("tsxen run on a terminal: raw mode, Ctrl-] detaches and the domain runs on without a console", { skip }, async () => {
+  const kernel = buildPvGuest("echo", "i386");
+  const cfg = config("detach", `name = "detach"\nmemory = 8\nkernel = "${kernel}"\n`);
+  const raw: boolean[] = [];
+  const r = await run(["run", "--timeout", "1", cfg], ["hi\r", "x\x1dquit\r", "quit\r"], { setRaw: (on) => raw.push(on) });
+  // "x" before Ctrl-] still reaches the guest; nothing after it does (the guest never sees quit).
+  assert.equal(r.stdout, "echo guest ready\necho: hi\n");
+  assert.deepEqual(raw, [true, false]);
+  assert.match(r.stderr, /detached from the console/);
+  assert.equal(r.status, RUN_STATUS.timeout, r.stderr);
+});
 
 test("tsxen run: a guest that faults with no trap handler is crashed (status 3), reason on stderr", { skip }, async () => {
   const kernel = buildPvGuest("nohandler", "x86_64");
