@@ -17,7 +17,7 @@ for (const [arch, magic, zone] of [
   test(`GNU Mach ${arch}: banner, memory map, xenstore, the "No bootstrap code loaded" panic`, {
     skip: !path && "image not fetched (scripts/fetch-guests.sh)",
     timeout: 120_000,
-  }, async () => {
+  }, async (t) => {
     const b = await bootPv(path!, {
       memoryMiB: 32,
       emulateL2Writes: true,
@@ -25,6 +25,8 @@ for (const [arch, magic, zone] of [
       timeoutMs: 60_000,
     });
     const out = b.pvConsole.text();
+    // The transcript goes into the test report (TAP diagnostics), one line each.
+    for (const line of out.split(/\r?\n\r?/)) if (line !== "") t.diagnostic(`${arch} console: ${line}`);
     const lines = out.split(/\r?\n\r?/); // Mach ends lines with "\n\r"
     assert.equal(lines[0], "GNU Mach 1.8+git20221224-xen-486", out);
     assert.equal(lines[1], `Running on ${magic}.`, out);
