@@ -1,6 +1,7 @@
 /* The console-input guest (tsxen run): reads the PV console ring (start_info console.domU),
  * echoes every line back as "echo: LINE" and powers off after a line "quit". It blocks in
- * SCHEDOP_poll on the console port while the ring is empty, so input arriving later wakes it. */
+ * SCHEDOP_poll on the console port while the ring is empty, so input arriving later wakes it.
+ * With a ramdisk it first prints the module's size and first line, and its command line. */
 #include "runtime/pv.h"
 #include <xen/io/console.h>
 
@@ -36,6 +37,20 @@ static int get(void) {
 void test_main(void) {
   unsigned long *m2p = (unsigned long *)(sizeof(long) == 8 ? 0xffff800000000000UL : 0xf5800000UL);
   ring = (struct xencons_interface *)(VIRT_BASE + (m2p[start_info->console.domU.mfn] << 12));
+  if (start_info->cmd_line[0]) {
+    put("cmdline: ");
+    put((const char *)start_info->cmd_line);
+    put("\n");
+  }
+  if (start_info->mod_len) {
+    /* The builder maps the module in the initial mapping; mod_start is its virtual address. */
+    const char *mod = (const char *)start_info->mod_start;
+    char first[64];
+    unsigned n = 0;
+    while (n < start_info->mod_len && n < sizeof(first) - 1 && mod[n] != '\n') first[n] = mod[n], n++;
+    first[n] = 0;
+    printf("module: %lu bytes, first line \"%s\"\n", (unsigned long)start_info->mod_len, first);
+  }
   put("echo guest ready\n");
   char line[128];
   for (;;) {

@@ -64,6 +64,19 @@ for (const arch of ["i386", "x86_64"] as const) {
   });
 }
 
+test("tsxen run: ramdisk and extra reach the guest (start_info mod_start/mod_len, cmd_line)", { skip }, async () => {
+  const kernel = buildPvGuest("echo", "x86_64");
+  const ramdisk = join(dir, "initrd.txt");
+  writeFileSync(ramdisk, `first line of the ramdisk\n${"x".repeat(10000)}\n`);
+  const cfg = config("ramdisk", `name = "rd"\nmemory = 8\nkernel = "${kernel}"\nramdisk = "${ramdisk}"\nroot = "/dev/xvda1"\nextra = "console=hvc0"\n`);
+  const r = await run(["run", "--timeout", "60", cfg], ["quit\n"]);
+  assert.equal(r.status, RUN_STATUS.poweroff, r.stderr);
+  assert.equal(
+    r.stdout,
+    'cmdline: root=/dev/xvda1 console=hvc0\nmodule: 10027 bytes, first line "first line of the ramdisk"\necho guest ready\nbye\n',
+  );
+});
+
 test("tsxen run on a terminal: raw mode, Ctrl-] detaches and the domain runs on without a console", { skip }, async () => {
   const kernel = buildPvGuest("echo", "i386");
   const cfg = config("detach", `name = "detach"\nmemory = 8\nkernel = "${kernel}"\n`);
