@@ -1291,6 +1291,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const port = fixedPort >= 0 ? fixedPort : s[4] & 0xffff;
         if (ioDenied(cpu)) cpu.sys.checkIoPermission(port, ioSize);
         if (cpu.controls.interceptIo) cpu.exitBefore(EXIT_IO, port | (ioSize << 16) | (isIn ? 1 << 24 : 0), len);
+        if (cpu.watchingIo) cpu.noteIoAccess(port, ioSize);
         if (isIn) {
           const v = cpu.io.in(port, ioSize as 1 | 2 | 4);
           if (ioSize === 1) s[0] = (s[0] & ~0xff) | (v & 0xff);
@@ -2177,6 +2178,7 @@ function compileString(cpu: Cpu, d: Insn, mn: string, size: number, len: number)
     if (io) {
       if (ioDenied(cpu)) cpu.sys.checkIoPermission(s[4] & 0xffff, size);
       if (cpu.controls.interceptIo) cpu.exitBefore(EXIT_IO, (s[4] & 0xffff) | (size << 16) | (mn === "ins" ? 1 << 24 : 0) | (1 << 25), len);
+      if (cpu.watchingIo && (!isRep || !countZero())) cpu.noteIoAccess(s[4] & 0xffff, size);
     }
     if (!isRep) {
       one();

@@ -1235,8 +1235,9 @@ export class Cpu {
   }
 
   /**
-   * Breakpoints of DR0..DR3 enabled in dr7 whose type is `type` (0 execute, 1 write, 3 read or
-   * write; a read matches type 3 only) and whose range overlaps lin..lin+size-1. Returns DR6 bits.
+   * Breakpoints of DR0..DR3 enabled in dr7 whose type is `type` (0 execute, 1 write, 2 I/O port,
+   * 3 read or write; a read matches type 3 only) and whose range overlaps lin..lin+size-1.
+   * Returns DR6 bits.
    */
   private matchBreakpoints(dr7: number, lin: number, lh: number, size: number, type: number): number {
     const s = this.s;
@@ -1244,7 +1245,7 @@ export class Cpu {
     for (let i = 0; i < 4; i++) {
       if (((dr7 >> (i * 2)) & 3) === 0) continue;
       const rw = (dr7 >>> (16 + i * 4)) & 3;
-      if (type === 0 ? rw !== 0 : type === 1 ? rw !== 1 && rw !== 3 : rw !== 3) continue;
+      if (type === 0 ? rw !== 0 : type === 1 ? rw !== 1 && rw !== 3 : type === 2 ? rw !== 2 : rw !== 3) continue;
       const lenCode = (dr7 >>> (18 + i * 4)) & 3;
       const len = rw === 0 ? 1 : lenCode === 0 ? 1 : lenCode === 1 ? 2 : lenCode === 3 ? 4 : 8;
       const aLo = s[S.DR0 + i * 2] & ~(len - 1);
@@ -1262,16 +1263,35 @@ export class Cpu {
   /** True while data breakpoints are armed: the TLB then caches no page, so every access is checked. */
   private watchingData = false;
 
+  /**
+   * True while I/O breakpoints are armed (CR4.DE with an enabled R/W = 10 breakpoint): the I/O
+   * instructions then report their port to noteIoAccess. Without CR4.DE, R/W = 10 is undefined
+   * in the manuals; we treat it as no breakpoint.
+   */
+  watchingIo = false;
+
+  /** Arms data and I/O watching from DR7; true when either is armed. */
   private updateDataWatch(dr7: number): boolean {
     let armed = false;
+    let io = false;
+    const de = (this.s[S.CR4] & S.CR4_DE) !== 0;
     for (let i = 0; i < 4; i++) {
-      if (((dr7 >> (i * 2)) & 3) !== 0 && ((dr7 >>> (16 + i * 4)) & 3) % 2 === 1) armed = true;
+      if (((dr7 >> (i * 2)) & 3) === 0) continue;
+      const rw = (dr7 >>> (16 + i * 4)) & 3;
+      if (rw % 2 === 1) armed = true;
+      else if (rw === 2 && de) io = true;
     }
+    this.watchingIo = io;
     if (armed !== this.watchingData) {
       this.watchingData = armed;
       this.flushTlb(false);
     }
-    return armed;
+    return armed || io;
+  }
+
+  /** Called by IN/OUT/INS/OUTS while I/O breakpoints are armed (a trap, like data breakpoints). */
+  noteIoAccess(port: number, size: number): void {
+    if (this.watchingIo) this.dataHits |= this.matchBreakpoints(this.s[S.DR7], port, 0, size, 2);
   }
 
   /** Called by the slow paths for every access while data breakpoints are armed. */

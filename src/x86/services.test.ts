@@ -100,6 +100,35 @@ test("an instruction breakpoint faults before the instruction; a data breakpoint
   assert.equal(cpu.reg32(S.REG_EAX), 2);
 });
 
+test("an I/O breakpoint (CR4.DE, R/W = 10) traps after the IN or OUT that touches its ports", () => {
+  // 0x1000: out 0x80, al ; 0x1002: in al, dx ; 0x1003: out dx, ax ; 0x1005: hlt
+  const code = [0xe6, 0x80, 0xec, 0x66, 0xef, 0xf4];
+  const armed = (de: boolean, edx: number): Cpu => {
+    const { cpu } = flatCpu(code);
+    cpu.controls.exceptionBitmap = 1 << S.VEC_DB;
+    cpu.setReg32(S.REG_EDX, edx);
+    cpu.s[S.DR0 + 4] = 0x3f8; // DR2: ports 0x3f8..0x3f9 (LEN = 01, two bytes)
+    cpu.s[S.DR7] = (1 << 4) | (0b10 << 24) | (0b01 << 26);
+    if (de) cpu.s[S.CR4] |= S.CR4_DE;
+    return cpu;
+  };
+  // Without CR4.DE the R/W = 10 encoding is undefined: no breakpoint.
+  const off = armed(false, 0x3f7);
+  assert.equal(off.run(100), EXIT_HLT);
+  assert.equal(off.s[S.DR6] & 0xf, 0);
+  // OUT to 0x80 and IN from 0x3f7 (one byte) miss; OUT of a word to 0x3f7 covers 0x3f8: a trap.
+  const word = armed(true, 0x3f7);
+  assert.equal(word.run(100), EXIT_EXCEPTION);
+  assert.equal(word.exitInfo.vector, S.VEC_DB);
+  assert.equal(word.eip, 0x1005, "a trap: RIP after the OUT");
+  assert.equal(word.s[S.DR6] & 0xf, 0b100);
+  // A one-byte IN from 0x3f9 hits too, and the trap comes right after it.
+  const byte = armed(true, 0x3f9);
+  assert.equal(byte.run(100), EXIT_EXCEPTION);
+  assert.equal(byte.eip, 0x1003);
+  assert.equal(byte.s[S.DR6] & 0xf, 0b100);
+});
+
 test("emulateOne can write through a read-only mapping for a hypervisor that keeps page tables read-only", () => {
   // mov [0x400010], eax ; hlt   with 0x400000 mapped read-only (supervisor-writable is off: CR0.WP)
   const { cpu, ram } = flatCpu([0xa3, 0x10, 0x00, 0x40, 0x00, 0xf4], true);
