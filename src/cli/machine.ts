@@ -111,7 +111,8 @@ function parseMachineArgs(argv: string[]): MachineArgs | "help" {
   };
 }
 
-function readInputFile(path: string, what: string): Uint8Array {
+/** Reads a file named on the command line; a problem is a UsageError naming it. */
+export function readInputFile(path: string, what: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {

@@ -12,7 +12,7 @@
 // goes on running without a console until it ends, --timeout passes or Ctrl-C. Without a
 // terminal, stdin is the console's input and stdout its output.
 
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadPvKernel, type PvKernel } from "../dom0/builder/index.ts";
 import { type ManagedDomain, Toolstack } from "../dom0/toolstack.ts";
@@ -25,7 +25,7 @@ import {
 } from "../dom0/xlcfg.ts";
 import { Xen } from "../xen/hypervisor.ts";
 import { SHUTDOWN_crash, SHUTDOWN_poweroff } from "../xen/public.ts";
-import { type CliIo, UsageError } from "./machine.ts";
+import { type CliIo, readInputFile, UsageError } from "./machine.ts";
 
 export const RUN_USAGE = `usage: tsxen run [--timeout SECONDS] [--console-log FILE] [--deterministic] [--xen-strict]
                  CONFIG [KEY=VALUE]...
@@ -106,19 +106,13 @@ function parseRunArgs(argv: string[]): RunArgs | "help" {
   };
 }
 
+/** readInputFile, with the problem placed at the setting that named the file. */
 function readFile(path: string, what: string, at?: SourcePos): Uint8Array {
-  const fail = (problem: string): never => {
-    if (at) throw new XlConfigError(at, problem);
-    throw new UsageError(problem);
-  };
   try {
-    return readFileSync(path);
+    return readInputFile(path, what);
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === "ENOENT") return fail(`${what} "${path}" does not exist`);
-    if (code === "EISDIR") return fail(`${what} "${path}" is a directory`);
-    if (code === "EACCES") return fail(`${what} "${path}" is not readable (permission denied)`);
-    return fail(`${what} "${path}" cannot be read: ${(e as Error).message}`);
+    if (at && e instanceof UsageError) throw new XlConfigError(at, e.message);
+    throw e;
   }
 }
 
