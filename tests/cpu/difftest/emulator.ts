@@ -33,9 +33,15 @@ export class EmulatorRunner {
   private lastCodeLen = MAX_CODE + 16;
   /** Message of the last internal error (EXIT_INTERNAL), for reports. */
   lastMessage = "";
+  /** The x87/SSE unit as it starts: every case begins from it, as the native harness's cases
+   * begin from the harness's own state (fxsave/fxrstor around each case). Without this, a case
+   * that leaves an unmasked exception pending (FXRSTOR or FLDENV of random memory) makes every
+   * later FWAIT of the run raise #MF. */
+  private readonly fpInitial: Int32Array;
 
   constructor(readonly mode: Mode) {
     this.um = createUserModeCpu(mode);
+    this.fpInitial = this.um.cpu.s.slice(S.FXSAVE_AREA);
     this.initial32 = new Int32Array(this.initial.buffer);
     this.final32 = new Int32Array(this.final.buffer);
   }
@@ -59,8 +65,9 @@ export class EmulatorRunner {
     cpu.invalidatePhysRange(CODE_PHYS, 4096);
     for (let p = 0; p < 3; p++) cpu.invalidatePhysRange(REGION_FRAMES[p]!, 4096);
 
-    // Registers and flags.
+    // Registers, flags and the x87/SSE state.
     this.um.resetSegments();
+    s.set(this.fpInitial, S.FXSAVE_AREA);
     const n = this.mode === 64 ? 16 : 8;
     for (let i = 0; i < 16; i++) cpu.setReg64(i, i < n ? c.regsLo[i]! : 0, i < n && this.mode === 64 ? c.regsHi[i]! : 0);
     cpu.setRip(CODE_ADDR, 0);
