@@ -13,6 +13,7 @@
 
 #define EPERM 1
 #define EINVAL 22
+#define EBUSY 16
 
 static char page[4096] __attribute__((aligned(4096)));   /* A: the window / B: the secret */
 static char gtab[4096] __attribute__((aligned(4096)));   /* B: where its grant frame is mapped */
@@ -139,13 +140,13 @@ static void role_a(void) {
   for (int i = 0; i < 4; i++) {
     rc = map_page(page, mfns[i], 3);
     printf("update_va_mapping(%s, RW) = %ld\n", names[i], rc);
-    check(rc < 0, "update_va_mapping of a frame of B, writable: refused");
+    check(rc == -EBUSY, "update_va_mapping of a frame of B, writable: -EBUSY (Xen's could_not_pin)");
     rc = map_page(page, mfns[i], 1);
     printf("update_va_mapping(%s, RO) = %ld\n", names[i], rc);
-    check(rc < 0, "update_va_mapping of a frame of B, read-only: refused");
+    check(rc == -EBUSY, "update_va_mapping of a frame of B, read-only: -EBUSY");
     rc = mmu_update1(pte, make_pte(mfns[i], 1), DOMID_SELF);
     printf("mmu_update(our L1 entry := %s) = %ld\n", names[i], rc);
-    check(rc < 0, "mmu_update of our own L1 entry to a frame of B: refused");
+    check(rc == -EBUSY, "mmu_update of our own L1 entry to a frame of B: -EBUSY");
     rc = mmu_update1(pte, make_pte(mfns[i], 1), b);
     printf("mmu_update(foreigndom B, %s) = %ld\n", names[i], rc);
     check(rc < 0, "mmu_update naming B as the page owner: refused");
