@@ -17,10 +17,11 @@
 // - A cap is enforced per 30 ms accounting period: a capped domain runs at most cap% of each
 //   period, then waits for the next one even when the CPU is otherwise idle (tighter than Xen,
 //   which parks a capped vCPU at the next 10 ms tick once it is a period's worth in debt).
-// - A slice runs as chunks of runVcpu whose instruction budget adapts to about CHUNK_MS of wall
-//   time; between chunks timers fire and, every YIELD_MS, run() yields to the event loop. On
-//   the deterministic clock the chunking does not change any scheduling decision: slice, cap
-//   and timer boundaries are all in virtual time.
+// - A slice runs as chunks of runVcpu; between chunks timers fire and, every YIELD_MS, run()
+//   yields to the event loop. On the wall clock a chunk's instruction budget adapts to about
+//   CHUNK_MS of wall time. On the deterministic clock chunks have fixed sizes (INITIAL_CHUNK
+//   doubling up to DET_CHUNK instructions, a few ms of emulation), and slice, cap and timer
+//   boundaries are all in virtual time, so a run is reproducible.
 //
 // Invariants:
 // - S1. A vCPU runs only when its domain is "running", it is online and not blocked.
@@ -53,6 +54,8 @@ const MIN_CHUNK = 1_000;
 const MAX_CHUNK = 10_000_000;
 /** Small: the first chunks run on a cold emulator (slow until V8 has compiled it). */
 const INITIAL_CHUNK = 2_000;
+/** Deterministic clock: the largest chunk (fixed, so runs are reproducible). */
+const DET_CHUNK = 50_000;
 
 export interface RunOptions {
   /** Stop when this returns true (checked between chunks). */
@@ -77,7 +80,7 @@ export class Scheduler {
   private sliceEnd = 0;
   /** A vCPU woken with BOOST: end the current slice before the next chunk. */
   private preempt = false;
-  /** Instructions per runVcpu call (adapted to CHUNK_MS of wall time). */
+  /** Instructions per runVcpu call (wall clock: adapted to CHUNK_MS of wall time). */
   private chunk = INITIAL_CHUNK;
   /** ns each vCPU has run (the scheduler's accounting; 1 ns per instruction when deterministic). */
   private readonly ranNs = new Map<Vcpu, number>();
@@ -304,7 +307,8 @@ export class Scheduler {
     const wallStart = performance.now();
     runVcpu(v, budget);
     const ran = v.cpu.retired - before;
-    this.adaptChunk(ran, performance.now() - wallStart);
+    if (clock.deterministic) this.chunk = Math.min(DET_CHUNK, this.chunk * 2);
+    else this.adaptChunk(ran, performance.now() - wallStart);
     if (clock.deterministic) clock.advance(ran * NS_PER_INSTRUCTION);
     const after = clock.now();
     const used = Math.max(after - now, ran * NS_PER_INSTRUCTION);

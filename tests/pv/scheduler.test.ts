@@ -18,6 +18,9 @@ import { loadKernelSync } from "./boot.ts";
 import { buildPvGuest, type PvArch, pvToolchain } from "./build.ts";
 
 const skip = pvToolchain();
+/** Wall-time safety net of each run (the machine may be busy; the virtual windows are short). */
+const LIMIT_MS = 60_000;
+const HOG_NS = 90e6;
 
 interface Spec {
   guest: string;
@@ -52,7 +55,8 @@ test("weights 256 and 512: two spinning domains get the CPU 1 : 2", { skip }, as
   const b = create(xen, ts, { guest: "spin", arch: "i386", weight: 512 }, "b");
   a.domain.unpause();
   b.domain.unpause();
-  const why = await xen.scheduler.run({ maxVirtualNs: 180e6, timeoutMs: 20_000 });
+  // One refill: a earns 30 ms of credit, b 60 ms; 90 ms later both have spent it.
+  const why = await xen.scheduler.run({ maxVirtualNs: 90e6, timeoutMs: LIMIT_MS });
   assert.equal(why, "timeout");
   const ra = retired(a);
   const rb = retired(b);
@@ -60,7 +64,7 @@ test("weights 256 and 512: two spinning domains get the CPU 1 : 2", { skip }, as
   console.log(
     `weights 256:512 over ${xen.clock.now()} ns: a ${ra}, b ${rb} instructions, ratio ${ratio.toFixed(3)}`,
   );
-  assert.ok(ra + rb > 170e6, "the CPU was busy the whole time");
+  assert.ok(ra + rb > 89e6, "the CPU was busy the whole time");
   assert.ok(ratio > 1.8 && ratio < 2.2, `ratio ${ratio} (want 2 ± 0.2)`);
   assert.equal(a.domain.state, "running");
   assert.equal(b.domain.state, "running");
@@ -70,20 +74,20 @@ test("cap 25: a spinning domain alone on an idle CPU gets about 25% of it", { sk
   const { xen, ts } = machine();
   const a = create(xen, ts, { guest: "spin", arch: "i386", cap: 25 }, "capped");
   a.domain.unpause();
-  const why = await xen.scheduler.run({ maxVirtualNs: 240e6, timeoutMs: 20_000 });
+  const why = await xen.scheduler.run({ maxVirtualNs: 120e6, timeoutMs: LIMIT_MS });
   assert.equal(why, "timeout", "the run goes on through the idle time");
   const share = retired(a) / xen.clock.now();
   console.log(
     `cap 25 over ${xen.clock.now()} ns: ran ${retired(a)} instructions, ${(share * 100).toFixed(1)}%`,
   );
-  assert.ok(xen.clock.now() >= 240e6);
+  assert.ok(xen.clock.now() >= 120e6);
   assert.ok(share > 0.22 && share < 0.28, `share ${share} (want 0.25 ± 0.03)`);
 });
 
 test("the slice: two spinning domains each keep the CPU for 30 ms at a time", { skip }, async () => {
   const { xen, ts } = machine();
-  const a = create(xen, ts, { guest: "spin", arch: "x86_64", cmdline: "runs=2" }, "a");
-  const b = create(xen, ts, { guest: "spin", arch: "i386", cmdline: "runs=2" }, "b");
+  const a = create(xen, ts, { guest: "spin", arch: "x86_64", cmdline: "runs=1" }, "a");
+  const b = create(xen, ts, { guest: "spin", arch: "i386", cmdline: "runs=1" }, "b");
   a.domain.unpause();
   b.domain.unpause();
   const runs = (m: ManagedDomain) =>
@@ -92,9 +96,9 @@ test("the slice: two spinning domains each keep the CPU for 30 ms at a time", { 
       Number(r[2]),
     ]);
   const why = await xen.scheduler.run({
-    until: () => runs(a).length >= 2 && runs(b).length >= 2,
+    until: () => runs(a).length >= 1 && runs(b).length >= 1,
     maxVirtualNs: 300e6,
-    timeoutMs: 20_000,
+    timeoutMs: LIMIT_MS,
   });
   for (const m of [a, b]) {
     const text = out(m);
@@ -107,28 +111,39 @@ test("the slice: two spinning domains each keep the CPU for 30 ms at a time", { 
   }
 });
 
+/** Two spinners and a sleeper woken by its timer every 3 ms; the sleeper's report and who ran. */
+async function boost(arch: PvArch): Promise<{ text: string; ran: number[]; now: number; log: string }> {
+  const { xen, ts } = machine();
+  const s1 = create(xen, ts, { guest: "spin", arch: "x86_64" }, "spin1");
+  const s2 = create(xen, ts, { guest: "spin", arch: "i386" }, "spin2");
+  const w = create(xen, ts, { guest: "wake", arch, cmdline: "n=6 period=3000000" }, "sleeper");
+  for (const m of [s1, s2, w]) m.domain.unpause();
+  await xen.scheduler.run({
+    until: () => w.domain.state !== "running",
+    maxVirtualNs: 400e6,
+    timeoutMs: LIMIT_MS,
+  });
+  assert.equal(w.domain.shutdownReason, SHUTDOWN_poweroff, `${out(w)}\n${xen.logLines.join("\n")}`);
+  return { text: out(w), ran: [s1, s2, w].map(retired), now: xen.clock.now(), log: xen.logLines.join("\n") };
+}
+
 for (const arch of ["i386", "x86_64"] as PvArch[]) {
   test(`BOOST (${arch}): a vCPU woken by its timer runs before two spinning domains`, { skip }, async () => {
-    const { xen, ts } = machine();
-    const s1 = create(xen, ts, { guest: "spin", arch: "x86_64" }, "spin1");
-    const s2 = create(xen, ts, { guest: "spin", arch: "i386" }, "spin2");
-    const w = create(xen, ts, { guest: "wake", arch, cmdline: "n=8 period=3000000" }, "sleeper");
-    for (const m of [s1, s2, w]) m.domain.unpause();
-    await xen.scheduler.run({
-      until: () => w.domain.state !== "running",
-      maxVirtualNs: 400e6,
-      timeoutMs: 20_000,
-    });
-    const text = out(w);
+    const { text, ran } = await boost(arch);
     console.log(`sleeper (${arch}) with two spinners: ${text.trim().split("\n").pop()}`);
-    assert.equal(w.domain.shutdownReason, SHUTDOWN_poweroff, `${text}\n${xen.logLines.join("\n")}`);
     const late = [...text.matchAll(/wake \d+: late (\d+) ns/g)].map((r) => Number(r[1]));
-    assert.equal(late.length, 8, text);
+    assert.equal(late.length, 6, text);
     // Without BOOST (or with the wake-up noticed only at the end of a 30 ms slice) the
     // sleeper would wait for the spinners' slices: tens of ms.
     for (const l of late) assert.ok(l < 100_000, `woke ${l} ns after the deadline (want < 100 us)`);
     // And the spinners did run in between.
-    assert.ok(retired(s1) > 5e6 && retired(s2) > 5e6, `spinners ran ${retired(s1)}, ${retired(s2)}`);
+    assert.ok(ran[0] > 3e6 && ran[1] > 3e6, `spinners ran ${ran[0]}, ${ran[1]}`);
+    if (arch === "x86_64") {
+      // The deterministic clock makes the whole run reproducible, to the instruction.
+      const again = await boost(arch);
+      assert.deepEqual(again.ran, ran, "the same instructions retired");
+      assert.equal(again.text, text, "the same wake-up times");
+    }
   });
 }
 
@@ -136,23 +151,24 @@ test("BOOST is not a way round the weights: a vCPU that sleeps 0.5 ms and comput
   skip,
 }, async () => {
   const { xen, ts } = machine();
-  const s1 = create(xen, ts, { guest: "spin", arch: "x86_64" }, "spin1");
-  const s2 = create(xen, ts, { guest: "spin", arch: "i386" }, "spin2");
+  // The hog first, so that it has no credit saved up from waiting for its first turn.
   const hog = create(
     xen,
     ts,
     { guest: "wake", arch: "x86_64", cmdline: "n=1000000 period=500000 burn=2000000" },
     "hog",
   );
+  const s1 = create(xen, ts, { guest: "spin", arch: "x86_64" }, "spin1");
+  const s2 = create(xen, ts, { guest: "spin", arch: "i386" }, "spin2");
   for (const m of [s1, s2, hog]) m.domain.unpause();
-  await xen.scheduler.run({ maxVirtualNs: 180e6, timeoutMs: 30_000 });
-  assert.ok(xen.clock.now() >= 180e6, `${out(hog)}\n${xen.logLines.join("\n")}`);
+  await xen.scheduler.run({ maxVirtualNs: HOG_NS, timeoutMs: LIMIT_MS });
+  assert.ok(xen.clock.now() >= HOG_NS, `${out(hog)}\n${xen.logLines.join("\n")}`);
   const total = xen.clock.now();
   const share = (m: ManagedDomain) => xen.scheduler.runningNs(m.domain.vcpus[0]) / total;
   console.log(
     `three equal weights over ${total} ns: spin1 ${(share(s1) * 100).toFixed(1)}%, spin2 ${(share(s2) * 100).toFixed(1)}%, waking hog ${(share(hog) * 100).toFixed(1)}%`,
   );
-  // Boosted on every wake-up whatever its credit (not Xen's rule), the hog gets about 60%.
+  // Boosted on every wake-up whatever its credit (not Xen's rule), the hog gets about 80%.
   assert.ok(share(hog) < 0.4, `the waking hog got ${share(hog)} of the CPU (fair: 1/3)`);
   assert.ok(share(s1) > 0.25 && share(s2) > 0.25, "each spinner keeps about its third");
 });
