@@ -74,8 +74,9 @@ export class Scheduler {
   private periodStart = 0;
   /** Round-robin order of every vCPU seen; a vCPU moves to the back when its slice ends. */
   private queue: Vcpu[] = [];
-  /** The vCPU whose slice is in progress (undefined between slices) and when it ends. */
-  private current: Vcpu | undefined;
+  /** The vCPU whose slice is in progress (undefined between slices; read-only outside). Between
+   * its chunks the clock is up to date (sliceStartRetired = retired). */
+  current: Vcpu | undefined;
   private sliceStart = 0;
   private sliceEnd = 0;
   /** A vCPU woken with BOOST: end the current slice before the next chunk. */

@@ -1,8 +1,8 @@
 // A trap bounce that lands on an unmapped kernel stack crashes that domain, with the reason
 // logged (entry.ts N1), while the host and another running domain go on and finish normally.
 // guests/pv/badstack.c faults from user mode with stack_switch's kernel stack unmapped, or from
-// kernel mode with its stack pointer on an unmapped page; guests/pv/hypercalls.c (43 checks)
-// runs next to it on the same CPU.
+// kernel mode with its stack pointer on an unmapped page; guests/pv/hypercalls.c (a checking
+// guest) runs next to it on the same CPU.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -71,7 +71,7 @@ for (const arch of ["i386", "x86_64"] as PvArch[]) {
         [],
         out,
       );
-      assert.match(out, /checks: 43 passed, 0 failed\n$/);
+      assert.match(out, /checks: [1-9]\d* passed, 0 failed\n$/);
       assert.equal(other.domain.shutdownReason, SHUTDOWN_poweroff);
       // Both were destroyed by their actions and every frame came back to the host.
       assert.equal(xen.domains.size, 0);
