@@ -2,6 +2,7 @@
 #include "runtime/pv.h"
 
 #define EINVAL 22
+#define EBUSY 16 /* Xen's get_page_from_l1e: a frame it cannot take for the mapping */
 static char scratch[4096] __attribute__((aligned(4096)));
 static char table[4096] __attribute__((aligned(4096)));
 static char gdtpage[4096] __attribute__((aligned(4096)));
@@ -37,9 +38,9 @@ void test_main(void) {
       break;
     }
   check(foreign != 0, "found a frame that is not ours through the M2P");
-  check(map_page(window, foreign, 3) == -EINVAL, "mapping a frame the domain does not own: -EINVAL");
+  check(map_page(window, foreign, 3) == -EBUSY, "mapping a frame the domain does not own: -EBUSY");
   unsigned long top = virt_to_mfn((void *)start_info->pt_base);
-  check(map_page(window, top, 3) == -EINVAL, "mapping a live page table writable: -EINVAL");
+  check(map_page(window, top, 3) == -EBUSY, "mapping a live page table writable: -EBUSY");
   check(map_page(window, top, 1) == 0, "mapping it read-only: fine");
   check(*(volatile uint64_t *)window == *(volatile uint64_t *)start_info->pt_base, "and it reads the same");
   check(map_page(window, virt_to_mfn(scratch), 3 | 0x10) == -EINVAL, "a PTE with PCD: -EINVAL");
@@ -51,17 +52,17 @@ void test_main(void) {
   l1[0] = make_pte(foreign, 1);
   check(mmuext1(MMUEXT_PIN_L1_TABLE, tmfn) == -EINVAL, "pinning an L1 that is still mapped writable: -EINVAL");
   check(map_page(table, tmfn, 1) == 0, "make the table read-only");
-  check(mmuext1(MMUEXT_PIN_L1_TABLE, tmfn) == -EINVAL, "pinning an L1 that maps a foreign frame: -EINVAL");
+  check(mmuext1(MMUEXT_PIN_L1_TABLE, tmfn) == -EBUSY, "pinning an L1 that maps a foreign frame: -EBUSY");
   check(map_page(table, tmfn, 3) == 0, "writable again");
   l1[0] = make_pte(virt_to_mfn(scratch), 1);
   l1[1] = make_pte(virt_to_mfn(scratch), 3);
   check(map_page(table, tmfn, 1) == 0, "read-only again");
   check(mmuext1(MMUEXT_PIN_L1_TABLE, tmfn) == 0, "pinning a good L1");
   check(mmuext1(MMUEXT_PIN_L1_TABLE, tmfn) == -EINVAL, "pinning it twice: -EINVAL");
-  check(map_page(table, tmfn, 3) == -EINVAL, "a pinned L1 cannot be mapped writable");
+  check(map_page(table, tmfn, 3) == -EBUSY, "a pinned L1 cannot be mapped writable: -EBUSY");
   check(mmu_update1(((uint64_t)tmfn << 12) + 16, make_pte(virt_to_mfn(scratch), 1)) == 0, "mmu_update of a pinned L1 entry");
-  check(mmu_update1(((uint64_t)tmfn << 12) + 24, make_pte(foreign, 1)) == -EINVAL, "mmu_update with a foreign frame: -EINVAL");
-  check(mmu_update1(((uint64_t)tmfn << 12) + 24, make_pte(tmfn, 3)) == -EINVAL, "mmu_update mapping the L1 itself writable: -EINVAL");
+  check(mmu_update1(((uint64_t)tmfn << 12) + 24, make_pte(foreign, 1)) == -EBUSY, "mmu_update with a foreign frame: -EBUSY");
+  check(mmu_update1(((uint64_t)tmfn << 12) + 24, make_pte(tmfn, 3)) == -EBUSY, "mmu_update mapping the L1 itself writable: -EBUSY");
   check(mmuext1(MMUEXT_UNPIN_TABLE, tmfn) == 0, "unpin");
   check(map_page(table, tmfn, 3) == 0, "after unpinning, writable again");
   check(mmuext1(MMUEXT_UNPIN_TABLE, tmfn) == -EINVAL, "unpinning what is not pinned: -EINVAL");
@@ -100,7 +101,7 @@ void test_main(void) {
   check(HC(__HYPERVISOR_set_gdt, gf, 512, 0, 0, 0) == -EINVAL, "set_gdt with a frame still mapped writable: -EINVAL");
   check(map_page(gdtpage, gf[0], 1) == 0, "make the GDT page read-only");
   check(HC(__HYPERVISOR_set_gdt, gf, 512, 0, 0, 0) == 0, "set_gdt");
-  check(map_page(gdtpage, gf[0], 3) == -EINVAL, "a live GDT page cannot be mapped writable");
+  check(map_page(gdtpage, gf[0], 3) == -EBUSY, "a live GDT page cannot be mapped writable: -EBUSY");
   /* The machine-to-phys table: only our own frames. */
   mmu_update_t mu = {.ptr = ((uint64_t)foreign << 12) | MMU_MACHPHYS_UPDATE, .val = 5};
   check(HC(__HYPERVISOR_mmu_update, &mu, 1, 0, DOMID_SELF, 0) == -EINVAL, "MACHPHYS_UPDATE of a foreign frame: -EINVAL");

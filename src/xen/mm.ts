@@ -35,7 +35,7 @@ import {
   TYPE_NEEDS_VALIDATION,
 } from "../machine/frames.ts";
 import type { Domain } from "./domain.ts";
-import { EINVAL, EPERM, VMASST_TYPE_writable_pagetables } from "./public.ts";
+import { EBUSY, EINVAL, EPERM, VMASST_TYPE_writable_pagetables } from "./public.ts";
 import type { Vcpu } from "./vcpu.ts";
 import {
   COMPAT_L2_XEN_FIRST,
@@ -165,18 +165,24 @@ function entryMfn(lo: number, hi: number): number {
   return (hi & MFN_HI_MASK) !== 0 ? -1 : lo >>> 12;
 }
 
-/** Takes the references a present L1 entry needs (M1, M2). 0 or -errno. */
+/**
+ * Takes the references a present L1 entry needs (M1, M2). 0 or -errno, Xen's errnos
+ * (get_page_from_l1e): disallowed flags -EINVAL; no such RAM -EPERM (MMIO a domU may not map);
+ * a frame the domain may not map (another domain's, a free one, Xen's own) or a writable
+ * mapping of a typed frame (page table, descriptor page) -EBUSY ("could_not_pin").
+ */
 export function getL1e(d: Domain, lo: number, hi: number): number {
   if ((lo & PTE_P) === 0) return 0;
   if ((lo & L1_DISALLOW) !== 0) return -EINVAL;
   const mfn = entryMfn(lo, hi);
-  const rw = (lo & PTE_RW) !== 0;
-  const owner = mfn < 0 ? -1 : mappingOwner(d, mfn, rw);
-  if (owner < 0) return -EINVAL;
   const t = d.xen.table;
+  if (mfn < 0 || mfn >= t.frames) return -EPERM;
+  const rw = (lo & PTE_RW) !== 0;
+  const owner = mappingOwner(d, mfn, rw);
+  if (owner < 0) return -EBUSY;
   if (rw) {
-    if (t.getType(mfn, owner, PGT_WRITABLE) === TYPE_CONFLICT) return -EINVAL;
-  } else if (!t.get(mfn, owner)) return -EINVAL;
+    if (t.getType(mfn, owner, PGT_WRITABLE) === TYPE_CONFLICT) return -EBUSY;
+  } else if (!t.get(mfn, owner)) return -EBUSY;
   return 0;
 }
 

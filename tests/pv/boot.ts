@@ -66,6 +66,7 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
       name: path.split("/").pop() ?? path,
       kernel: loadKernelSync(path),
       memoryMiB: options.memoryMiB ?? 8,
+      cmdline: options.cmdline,
       emulateL2Writes: options.emulateL2Writes,
     },
     { paused: true },
