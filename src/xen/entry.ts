@@ -43,7 +43,15 @@ import {
 } from "../x86/system/descriptors.ts";
 import { dispatchHypercall } from "./hypercalls/table.ts";
 import { newBaseptr, ptwrEmulate } from "./mm.ts";
-import { FLAT_KERNEL_CS64, FLAT_KERNEL_SS64, TI_DPL_MASK, TI_MASK_EVENTS } from "./public.ts";
+import {
+  FLAT_KERNEL_CS64,
+  FLAT_KERNEL_SS64,
+  FLAT_RING1_CS,
+  FLAT_RING1_DS,
+  TI_DPL_MASK,
+  TI_MASK_EVENTS,
+  VMASST_TYPE_architectural_iopl,
+} from "./public.ts";
 import type { Callback, Vcpu } from "./vcpu.ts";
 
 const F_BOUNCE_CLEAR = S.F_TF | S.F_NT | S.F_RF | S.F_VM;
@@ -184,24 +192,59 @@ function pushFrame(
 const items: number[] = [];
 
 /**
- * 32-bit (ring 1) bounce: to cs:eip with the Xen frame; error code when `err` ≥ 0.
+ * The context a bounce frame describes. By default the live registers; the failsafe paths
+ * pass the context the guest asked to return to (which could not be loaded).
+ */
+export interface BounceContext {
+  cs: number;
+  ss: number;
+  ripLo: number;
+  ripHi: number;
+  spLo: number;
+  spHi: number;
+  flags: number;
+  /** 32-bit: the interrupted context is ring 2/3 (Xen tests bit 1 of the saved CS). */
+  fromUser: boolean;
+}
+
+/** The IOPL Xen folds into a bounce frame's EFLAGS (vm_assist architectural_iopl). */
+function frameIopl(v: Vcpu): number {
+  return (v.domain.vmAssist & (1 << VMASST_TYPE_architectural_iopl)) !== 0 ? (v.iopl & 3) << 12 : 0;
+}
+
+/**
+ * 32-bit (ring 1) bounce: to cs:eip with the Xen frame; error code when `err` ≥ 0; `extra`
+ * items (the failsafe frame's GS FS ES DS) below everything else. `flatStack`: the frame goes
+ * on the flat kernel stack (FLAT_RING1_DS) as Xen's load_segments does, not on kernel_ss.
  * Returns false after crashing the domain.
  */
-function bounce32(v: Vcpu, err: number, cs: number, eip: number, maskEvents: boolean, what: string): boolean {
+function bounce32(
+  v: Vcpu,
+  err: number,
+  cs: number,
+  eip: number,
+  maskEvents: boolean,
+  what: string,
+  ctx?: BounceContext,
+  extra?: readonly number[],
+  flatStack = false,
+): boolean {
   const cpu = v.cpu;
   const s = v.s;
   const d = v.domain;
   const mask = v.upcallMask;
-  const fromUser = cpu.cpl === 3;
-  const eflags = cpu.getEflags();
-  const fflags = ((eflags & ~S.F_IF) | (mask ? 0 : S.F_IF)) >>> 0;
-  const oldCs = s[S.segWord(S.SEG_CS, S.SEG_SEL)] & 0xffff;
-  const oldSs = s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff;
-  const oldEsp = s[S.REG_ESP * 2] >>> 0;
+  const fromUser = ctx ? ctx.fromUser : cpu.cpl === 3;
+  const eflags = ctx ? ctx.flags : cpu.getEflags();
+  const fflags = ((eflags & ~(S.F_IF | S.F_IOPL)) | (mask ? 0 : S.F_IF) | frameIopl(v)) >>> 0;
+  const oldCs = ctx ? ctx.cs & 0xffff : s[S.segWord(S.SEG_CS, S.SEG_SEL)] & 0xffff;
+  const oldSs = ctx ? ctx.ss & 0xffff : s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff;
+  const oldEsp = ctx ? ctx.spLo >>> 0 : s[S.REG_ESP * 2] >>> 0;
+  const oldEip = ctx ? ctx.ripLo >>> 0 : s[S.RIP_LO] >>> 0;
   items.length = 0;
   if (fromUser) items.push(oldSs, oldEsp);
-  items.push(fflags, (oldCs | (mask << 16)) >>> 0, s[S.RIP_LO] >>> 0);
+  items.push(fflags, (oldCs | (mask << 16)) >>> 0, oldEip);
   if (err >= 0) items.push(err >>> 0);
+  if (extra) items.push(...extra);
   // Validate the target before touching anything (N1).
   const targetCs = (cs & 0xfffc) === 0 ? 0 : (cs & 3) === 0 ? cs | 1 : cs;
   const csDesc = targetCs ? readDescriptor(v, targetCs) : null;
@@ -211,8 +254,20 @@ function bounce32(v: Vcpu, err: number, cs: number, eip: number, maskEvents: boo
   }
   let ssSel = oldSs;
   let espVal = oldEsp;
-  let ssBase = cpu.segBase[S.SEG_SS];
-  if (fromUser) {
+  let ssBase = ctx ? 0 : cpu.segBase[S.SEG_SS];
+  if (ctx && !fromUser) {
+    const ssDesc = readDescriptor(v, oldSs);
+    if (!ssDesc || !isData(ssDesc[1]) || !isRw(ssDesc[1]) || descDpl(ssDesc[1]) !== 1) {
+      d.crash(`${what}: bad stack selector 0x${oldSs.toString(16)}`);
+      return false;
+    }
+    ssBase = descBase(ssDesc[0], ssDesc[1]);
+  }
+  if (flatStack) {
+    ssSel = FLAT_RING1_DS;
+    ssBase = 0;
+    if (fromUser) espVal = v.kernelSpLo >>> 0;
+  } else if (fromUser) {
     ssSel = v.kernelSs;
     espVal = v.kernelSpLo >>> 0;
     const ssDesc = readDescriptor(v, ssSel);
@@ -228,12 +283,17 @@ function bounce32(v: Vcpu, err: number, cs: number, eip: number, maskEvents: boo
     return false;
   }
   s[S.CPL] = 1;
-  if (fromUser) loadSegment(v, S.SEG_SS, ssSel, 1);
+  if (fromUser || ctx || flatStack) {
+    if (!loadSegment(v, S.SEG_SS, ssSel, 1)) {
+      d.crash(`${what}: bad kernel stack selector 0x${ssSel.toString(16)}`);
+      return false;
+    }
+  }
   loadSegment(v, S.SEG_CS, targetCs, 1);
   s[S.REG_ESP * 2] = sp[0] | 0;
   s[S.RIP_LO] = eip | 0;
   s[S.RIP_HI] = 0;
-  cpu.setEflags(eflags & ~F_BOUNCE_CLEAR);
+  cpu.setEflags(eflags & ~(F_BOUNCE_CLEAR | S.F_IOPL));
   if (maskEvents) v.upcallMask = 1;
   cpu.updateMode();
   return true;
@@ -259,7 +319,11 @@ function u64(lo: number, hi: number): number {
   return (hi >>> 0) * 4294967296 + (lo >>> 0);
 }
 
-/** 64-bit bounce to `target` (lo/hi); error code when `err` ≥ 0. */
+/**
+ * 64-bit bounce to `target` (lo/hi); error code when `err` ≥ 0; `extra` items (the failsafe
+ * frame's GS FS ES DS, highest first) between RIP and R11. `ctx`: the context to describe
+ * instead of the live registers.
+ */
 function bounce64(
   v: Vcpu,
   err: number,
@@ -267,20 +331,22 @@ function bounce64(
   tHi: number,
   maskEvents: boolean,
   what: string,
+  ctx?: BounceContext,
+  extra?: readonly number[],
 ): boolean {
   const cpu = v.cpu;
   const s = v.s;
   const d = v.domain;
   const mask = v.upcallMask;
   const wasKernel = v.kernelMode;
-  const rflags = cpu.getEflags();
-  const fflags = ((rflags & ~S.F_IF) | (mask ? 0 : S.F_IF)) >>> 0;
-  const cs = s[S.segWord(S.SEG_CS, S.SEG_SEL)] & 0xffff;
-  const ss = s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff;
-  const ripLo = s[S.RIP_LO];
-  const ripHi = s[S.RIP_HI];
-  const rspLo = s[S.REG_ESP * 2];
-  const rspHi = s[S.REG_ESP * 2 + 1];
+  const rflags = ctx ? ctx.flags : cpu.getEflags();
+  const fflags = ((rflags & ~(S.F_IF | S.F_IOPL)) | (mask ? 0 : S.F_IF) | frameIopl(v)) >>> 0;
+  const cs = ctx ? ctx.cs & 0xffff : s[S.segWord(S.SEG_CS, S.SEG_SEL)] & 0xffff;
+  const ss = ctx ? ctx.ss & 0xffff : s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff;
+  const ripLo = ctx ? ctx.ripLo : s[S.RIP_LO];
+  const ripHi = ctx ? ctx.ripHi : s[S.RIP_HI];
+  const rspLo = ctx ? ctx.spLo : s[S.REG_ESP * 2];
+  const rspHi = ctx ? ctx.spHi : s[S.REG_ESP * 2 + 1];
   // Items are JS numbers: 64-bit values are exact only below 2^53, so build them as pairs.
   const words: [number, number][] = [
     [ss, 0],
@@ -290,6 +356,7 @@ function bounce64(
     [ripLo, ripHi],
   ];
   if (err >= 0) words.push([err >>> 0, 0]);
+  if (extra) for (const x of extra) words.push([x >>> 0, 0]);
   words.push([s[11 * 2], s[11 * 2 + 1]], [s[1 * 2], s[1 * 2 + 1]]); // R11, RCX
   if (!wasKernel) toggleGuestMode(v);
   let spLo = wasKernel ? rspLo >>> 0 : v.kernelSpLo >>> 0;
@@ -323,7 +390,7 @@ function bounce64(
   s[S.REG_ESP * 2 + 1] = spHi | 0;
   s[S.RIP_LO] = tLo | 0;
   s[S.RIP_HI] = tHi | 0;
-  cpu.setEflags(rflags & ~(F_BOUNCE_CLEAR | S.F_AC));
+  cpu.setEflags(rflags & ~(F_BOUNCE_CLEAR | S.F_AC | S.F_IOPL));
   if (maskEvents) v.upcallMask = 1;
   cpu.updateMode();
   return true;
@@ -361,6 +428,125 @@ export function checkUpcall(v: Vcpu): void {
   const cb = v.eventCallback;
   if (cb.lo === 0 && cb.hi === 0) return; // no callback: the guest polls
   bounceCallback(v, cb, true, "event callback");
+}
+
+/**
+ * Delivers a pending virtual NMI (Xen's process_nmi): not while one is being handled (the
+ * mask clears at the guest's next HYPERVISOR_iret); through trap-table vector 2 (where
+ * nmi_op / CALLBACKTYPE_nmi put the callback, with events masked); with no handler there the
+ * NMI is dropped, as Xen's null trap bounce.
+ */
+export function checkNmi(v: Vcpu): void {
+  if (!v.nmiPending || v.nmiMasked) return;
+  v.nmiPending = false;
+  const none = v.domain.is32 ? (v.trapCs[2] & 0xfffc) === 0 : v.trapLo[2] === 0 && v.trapHi[2] === 0;
+  if (none) return;
+  if (bounceTrap(v, 2, -1)) v.nmiMasked = true;
+}
+
+/** Data segment registers in the order of the failsafe frame (DS lowest). */
+const DATA_SEGS = [S.SEG_DS, S.SEG_ES, S.SEG_FS, S.SEG_GS];
+
+/**
+ * Would `sel` load into a data segment register the way Xen loads it (at ring 0: present,
+ * data or readable code, DPL ≥ RPL)? A null selector always loads.
+ */
+function dataSelectorLoads(v: Vcpu, sel: number): boolean {
+  if ((sel & 0xfffc) === 0) return true;
+  const desc = readDescriptor(v, sel);
+  if (!desc) return false;
+  const hi = desc[1];
+  if (!isPresent(hi)) return false;
+  if (!isData(hi) && !(isCode(hi) && isRw(hi))) return false;
+  if (!(isCode(hi) && (hi & (1 << 10)) !== 0) && descDpl(hi) < (sel & 3)) return false;
+  return true;
+}
+
+/**
+ * Xen's load_segments on the way back to a guest whose descriptor tables changed (or after
+ * another vCPU ran): every data selector that no longer loads is replaced by a null selector
+ * and the guest enters its failsafe callback with Xen's frame — 32-bit: [SS ESP] EFLAGS
+ * CS|mask<<16 EIP GS FS ES DS on the ring-1 stack (FLAT_RING1_CS:failsafe_eip), 64-bit: SS RSP
+ * RFLAGS CS|mask<<32 RIP GS FS ES DS R11 RCX. No failsafe callback: the domain crashes.
+ */
+export function reloadDataSegments(v: Vcpu): void {
+  v.reloadSegments = false;
+  const s = v.s;
+  const sels = DATA_SEGS.map((seg) => s[S.segWord(seg, S.SEG_SEL)] & 0xffff);
+  const bad = DATA_SEGS.filter((_seg, i) => !dataSelectorLoads(v, sels[i]));
+  if (bad.length === 0) return;
+  const d = v.domain;
+  const cb = v.failsafeCallback;
+  const names = bad.map((seg) => ["es", "cs", "ss", "ds", "fs", "gs"][seg]).join(", ");
+  if (cb.lo === 0 && cb.hi === 0) {
+    d.crash(`failsafe: ${names} cannot be reloaded and there is no failsafe callback`);
+    return;
+  }
+  const dpl = d.is64 ? 3 : v.cpu.cpl;
+  for (const seg of bad) {
+    v.cpu.loadSegmentRaw(seg, 0, 0, 0, S.ATTR_UNUSABLE | (dpl << S.ATTR_DPL_SHIFT));
+  }
+  const extra = [sels[3], sels[2], sels[1], sels[0]]; // GS FS ES DS (DS lowest)
+  const mask = v.failsafeDisablesEvents;
+  if (d.is64) {
+    bounce64(v, -1, cb.lo, cb.hi, mask, "failsafe callback", undefined, extra);
+    return;
+  }
+  const cs = s[S.segWord(S.SEG_CS, S.SEG_SEL)] & 0xffff;
+  const ctx: BounceContext = {
+    cs,
+    ss: s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff,
+    ripLo: s[S.RIP_LO],
+    ripHi: 0,
+    spLo: s[S.REG_ESP * 2],
+    spHi: 0,
+    flags: v.cpu.getEflags(),
+    fromUser: (cs & 3) !== 1,
+  };
+  if (!ctx.fromUser) {
+    // load_segments writes the frame at the live ESP (linear: the kernel's flat stack).
+    ctx.spLo = (ctx.spLo + v.cpu.segBase[S.SEG_SS]) | 0;
+  }
+  bounce32(v, -1, FLAT_RING1_CS, cb.lo, mask, "failsafe callback", ctx, extra, true);
+}
+
+/**
+ * A compat HYPERVISOR_iret whose CS or SS cannot be loaded (Xen: the iretq faults and
+ * compat_failsafe_callback runs): the guest enters its failsafe callback (failsafe_cs:eip)
+ * with the frame of the context it asked for plus its GS FS ES DS. No failsafe callback: the
+ * domain crashes.
+ */
+export function failsafeIret32(v: Vcpu, ctx: BounceContext, why: string): void {
+  const cb = v.failsafeCallback;
+  if ((cb.cs & 0xfffc) === 0 && cb.lo === 0) {
+    v.domain.crash(`iret: ${why} and there is no failsafe callback`);
+    return;
+  }
+  const s = v.s;
+  const extra = [
+    s[S.segWord(S.SEG_GS, S.SEG_SEL)] & 0xffff,
+    s[S.segWord(S.SEG_FS, S.SEG_SEL)] & 0xffff,
+    s[S.segWord(S.SEG_ES, S.SEG_SEL)] & 0xffff,
+    s[S.segWord(S.SEG_DS, S.SEG_SEL)] & 0xffff,
+  ];
+  bounce32(v, -1, cb.cs, cb.lo, v.failsafeDisablesEvents, "failsafe callback", ctx, extra);
+}
+
+/**
+ * A 64-bit HYPERVISOR_iret whose CS or SS cannot be loaded: Xen's iretq faults and the fault
+ * is the guest's, at the context it asked for — #GP(selector) (#NP/#SS when the descriptor is
+ * not present). `ctx` is that context; the frame describes it.
+ */
+export function badIret64(v: Vcpu, ctx: BounceContext, vector: number, err: number): void {
+  const lo = v.trapLo[vector];
+  const hi = v.trapHi[vector];
+  if (lo === 0 && hi === 0) {
+    v.domain.crash(
+      `iret: bad selectors cs 0x${ctx.cs.toString(16)} ss 0x${ctx.ss.toString(16)}; Unhandled: vec ${vector} error 0x${err.toString(16)} (no handler in the trap table)`,
+    );
+    return;
+  }
+  bounce64(v, err, lo, hi, (v.trapFlags[vector] & TI_MASK_EVENTS) !== 0, `vector ${vector}`, ctx);
 }
 
 /** Injects an exception into the guest (from emulation paths). */
@@ -439,7 +625,7 @@ function syscallExit(v: Vcpu, len: number): void {
     return;
   }
   v.cpu.setEflags(flags & ~S.F_DF);
-  bounceCallback(v, cb, v.syscallDisablesEvents, "syscall callback");
+  bounceCallback(v, cb, compatUser ? v.syscall32DisablesEvents : v.syscallDisablesEvents, "syscall callback");
 }
 
 /** Exception exit (xen-pv-abi.md §5.4, §5.6). */
@@ -520,6 +706,10 @@ export function runVcpu(v: Vcpu, budget: number): void {
   const sched = d.xen.scheduler;
   try {
     while (d.state === "running" && v.online && !v.blocked) {
+      if (v.reloadSegments) reloadDataSegments(v);
+      if (d.state !== "running") break;
+      checkNmi(v);
+      if (d.state !== "running") break;
       checkUpcall(v);
       if (d.state !== "running") break;
       const left = end - cpu.retired;

@@ -118,6 +118,10 @@ export const CALLBACKF_mask_events = 1;
 export const CALLBACKOP_register = 0;
 export const CALLBACKOP_unregister = 1;
 
+// ---- nmi_op -------------------------------------------------------------------------------------
+export const XENNMI_register_callback = 0;
+export const XENNMI_unregister_callback = 1;
+
 // ---- vcpu_op ------------------------------------------------------------------------------------
 export const VCPUOP_initialise = 0;
 export const VCPUOP_up = 1;

@@ -22,7 +22,7 @@ import { runVcpu } from "./entry.ts";
 import type { Xen } from "./hypervisor.ts";
 import { VIRQ_TIMER } from "./public.ts";
 import { NS_PER_INSTRUCTION } from "./time.ts";
-import { RUNSTATE_blocked, RUNSTATE_runnable, RUNSTATE_running, type Vcpu } from "./vcpu.ts";
+import { RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable, RUNSTATE_running, type Vcpu } from "./vcpu.ts";
 
 export const CSCHED_SLICE_NS = 30_000_000;
 export const CSCHED_DEFAULT_WEIGHT = 256;
@@ -46,6 +46,8 @@ export class Scheduler {
   private readonly usedInPeriod = new Map<number, number>();
   private periodStart = 0;
   private rr = 0;
+  /** The vCPU that ran last (a different one next means a context switch). */
+  private lastRun: Vcpu | undefined;
   /** Set by a yielding vCPU: end its slice now. */
   yieldRequested = false;
 
@@ -181,6 +183,10 @@ export class Scheduler {
     if (sliceNs < 10_000) sliceNs = 10_000;
     const budget = clock.deterministic ? Math.ceil(sliceNs / NS_PER_INSTRUCTION) : REALTIME_CHUNK;
     v.runstate = RUNSTATE_running;
+    // Switching between vCPUs reloads the data segments (Xen's load_segments, entry.ts).
+    if (this.lastRun !== undefined && this.lastRun !== v) v.reloadSegments = true;
+    this.lastRun = v;
+    v.writeRunstateArea();
     v.boosted = false;
     v.sliceStartRetired = v.cpu.retired;
     v.sliceStartNs = now;
@@ -194,7 +200,8 @@ export class Scheduler {
     v.credit -= used;
     this.usedInPeriod.set(v.domain.id, (this.usedInPeriod.get(v.domain.id) ?? 0) + used);
     v.sliceStartRetired = v.cpu.retired;
-    if (v.runstate === RUNSTATE_running) v.runstate = RUNSTATE_runnable;
+    if (v.runstate === RUNSTATE_running) v.runstate = v.online ? RUNSTATE_runnable : RUNSTATE_offline;
+    if (v.domain.state === "running") v.writeRunstateArea();
     now = after;
     return true;
   }

@@ -9,7 +9,7 @@ import { buildPvGuest, type PvArch, pvToolchain } from "./build.ts";
 
 const skip = pvToolchain();
 const ARCHES: PvArch[] = ["i386", "x86_64"];
-const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events,mmu,usermode").split(",");
+const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events,mmu,usermode,callbacks").split(",");
 
 for (const name of CHECKING) {
   for (const arch of ARCHES) {
@@ -35,5 +35,17 @@ for (const arch of ARCHES) {
     assert.equal(domain.shutdownReason, SHUTDOWN_crash);
     assert.match(domain.crashReason ?? "", /^Unhandled: vec 14 error 0x2 at rip 0x[0-9a-f]+ cr2 0x0/);
     assert.match(lines.join("\n"), /crashed: Unhandled: vec 14/);
+  });
+}
+
+for (const arch of ARCHES) {
+  test(`nofailsafe (${arch}): a data selector that cannot be reloaded with no failsafe callback crashes the domain`, { skip }, async () => {
+    const image = buildPvGuest("nofailsafe", arch);
+    const lines: string[] = [];
+    const { domain, console } = await bootPv(image, { log: (l) => lines.push(l) });
+    assert.equal(console(), "about to break FS\n");
+    assert.equal(domain.shutdownReason, SHUTDOWN_crash);
+    assert.match(domain.crashReason ?? "", /^failsafe: fs cannot be reloaded and there is no failsafe callback/);
+    assert.match(lines.join("\n"), /crashed: failsafe: fs cannot be reloaded/);
   });
 }

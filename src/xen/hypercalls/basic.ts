@@ -2,8 +2,9 @@
 // console, version, vm_assist, iret, vcpu_op, segment bases.
 
 import * as S from "../../x86/state.ts";
+import { isCode, isData, isPresent, isRw } from "../../x86/system/descriptors.ts";
 import { shutdownReasonName } from "../domain.ts";
-import { loadSegment, toggleGuestMode } from "../entry.ts";
+import { badIret64, failsafeIret32, loadSegment, readDescriptor, toggleGuestMode } from "../entry.ts";
 import { addr } from "../guestmem.ts";
 import {
   CALLBACKF_mask_events,
@@ -51,6 +52,13 @@ import {
   VCPUOP_stop_singleshot_timer,
   VCPUOP_up,
   VGCF_in_syscall,
+  XENNMI_register_callback,
+  XENNMI_unregister_callback,
+  FLAT_KERNEL_CS64,
+  FLAT_RING1_CS,
+  TI_MASK_EVENTS,
+  VCPUOP_send_nmi,
+  VMASST_TYPE_architectural_iopl,
   VMASST_CMD_disable,
   VMASST_CMD_enable,
   VMASST_TYPE_pae_extended_cr3,
@@ -72,7 +80,7 @@ import {
   XENVER_platform_parameters,
   XENVER_version,
 } from "../public.ts";
-import { RUNSTATE_running } from "../vcpu.ts";
+import { RUNSTATE_running, type Vcpu } from "../vcpu.ts";
 import { type Call, NO_RESULT } from "./call.ts";
 
 const MAX_CONSOLE_WRITE = 16384;
@@ -125,33 +133,74 @@ export function stackSwitch(c: Call): number {
   return 0;
 }
 
+/** A 64-bit address is canonical (bits 63..47 all equal). */
+function canonical(lo: number, hi: number): boolean {
+  void lo;
+  return ((hi + 0x8000) & 0xffff0000) === 0;
+}
+
+/** Xen's fixup_guest_code_selector: a 32-bit guest's RPL-0 selector becomes RPL 1. */
+function fixCs(c: Call, cs: number): number {
+  return c.d.is32 && (cs & 3) === 0 ? (cs | 1) & 0xffff : cs & 0xffff;
+}
+
+/**
+ * register_guest_nmi_callback: the NMI callback is trap-table vector 2 with events masked
+ * (FLAT_KERNEL_CS / FLAT_COMPAT_KERNEL_CS). An NMI reason already latched in shared_info
+ * re-asserts the edge on vCPU 0.
+ */
+function registerNmi(c: Call, lo: number, hi: number): number {
+  const v = c.v;
+  if (c.is64 && !canonical(lo, hi)) return -EINVAL;
+  v.trapCs[2] = c.is64 ? FLAT_KERNEL_CS64 : FLAT_RING1_CS;
+  v.trapFlags[2] = TI_MASK_EVENTS;
+  v.trapLo[2] = lo | 0;
+  v.trapHi[2] = c.is64 ? hi | 0 : 0;
+  const reason = c.d.xen.memory.u8[c.d.sharedInfo + (c.is64 ? 3104 : 2324)];
+  if (v.id === 0 && reason !== 0) v.nmiPending = true;
+  return 0;
+}
+
+function unregisterNmi(c: Call): number {
+  const v = c.v;
+  v.trapCs[2] = 0;
+  v.trapFlags[2] = 0;
+  v.trapLo[2] = 0;
+  v.trapHi[2] = 0;
+  return 0;
+}
+
+/** Xen's register_guest_callback / compat_register_guest_callback. */
 function setCb(c: Call, type: number, cs: number, lo: number, hi: number, flags: number): number {
   const v = c.v;
-  const cb = { cs: (cs & 3) === 0 && (cs & 0xfffc) !== 0 ? cs | 1 : cs, lo: lo | 0, hi: hi | 0 };
+  if (c.is64 && !canonical(lo, hi)) return -EINVAL;
+  const cb = { cs: fixCs(c, cs), lo: lo | 0, hi: c.is64 ? hi | 0 : 0 };
+  const mask = (flags & CALLBACKF_mask_events) !== 0;
   switch (type) {
     case CALLBACKTYPE_event:
       v.eventCallback = cb;
       return 0;
     case CALLBACKTYPE_failsafe:
       v.failsafeCallback = cb;
-      v.failsafeDisablesEvents = (flags & CALLBACKF_mask_events) !== 0;
+      v.failsafeDisablesEvents = mask;
       return 0;
     case CALLBACKTYPE_syscall:
-      if (!c.is64) return -EINVAL;
+      if (!c.is64) return -ENOSYS;
       v.syscallCallback = cb;
-      v.syscallDisablesEvents = (flags & CALLBACKF_mask_events) !== 0;
+      v.syscallDisablesEvents = mask;
       return 0;
     case CALLBACKTYPE_syscall32:
       v.syscall32Callback = cb;
+      v.syscall32DisablesEvents = mask;
       return 0;
     case CALLBACKTYPE_sysenter:
       v.sysenterCallback = cb;
+      v.sysenterDisablesEvents = mask;
       return 0;
     case CALLBACKTYPE_nmi:
-      v.nmiCallback = cb;
-      return 0;
+      return registerNmi(c, lo, hi);
     default:
-      return -EINVAL;
+      return -ENOSYS;
   }
 }
 
@@ -168,7 +217,11 @@ export function setCallbacks(c: Call): number {
   return 0;
 }
 
-/** callback_op(register|unregister, {u16 type, u16 flags, address}). */
+/**
+ * callback_op(register, {u16 type, u16 flags, address}) / (unregister, {u16 type}): as Xen,
+ * unknown types -ENOSYS (syscall is 64-bit only), only the NMI callback can be unregistered
+ * (the others -EINVAL).
+ */
 export function callbackOp(c: Call): number {
   const cmd = c.u(0);
   if (cmd === CALLBACKOP_register) {
@@ -181,20 +234,32 @@ export function callbackOp(c: Call): number {
   }
   if (cmd === CALLBACKOP_unregister) {
     const type = c.mem.u16(c.lo(1), c.hi(1));
-    if (type === CALLBACKTYPE_event || type === CALLBACKTYPE_failsafe) return -EINVAL;
-    return setCb(c, type, 0, 0, 0, 0);
+    switch (type) {
+      case CALLBACKTYPE_event:
+      case CALLBACKTYPE_failsafe:
+      case CALLBACKTYPE_syscall32:
+      case CALLBACKTYPE_sysenter:
+        return -EINVAL;
+      case CALLBACKTYPE_syscall:
+        return c.is64 ? -EINVAL : -ENOSYS;
+      case CALLBACKTYPE_nmi:
+        return unregisterNmi(c);
+      default:
+        return -ENOSYS;
+    }
   }
   return -ENOSYS;
 }
 
-/** nmi_op(register 0 | unregister 1, address). */
+/** nmi_op(XENNMI_register_callback, {ulong handler_address, ulong pad}) / (unregister). */
 export function nmiOp(c: Call): number {
   const cmd = c.u(0);
-  if (cmd === 0) {
-    if (c.v.id !== 0) return -EINVAL;
-    return setCb(c, CALLBACKTYPE_nmi, 0, c.lo(1), c.hi(1), 0);
+  if (cmd === XENNMI_register_callback) {
+    const [lo, hi] = c.mem.ulong(c.lo(1), c.hi(1));
+    c.mem.ulong(...addr(c.lo(1), c.hi(1), c.ulongBytes)); // the whole struct is copied in
+    return registerNmi(c, lo, hi);
   }
-  if (cmd === 1) return setCb(c, CALLBACKTYPE_nmi, 0, 0, 0, 0);
+  if (cmd === XENNMI_unregister_callback) return unregisterNmi(c);
   return -ENOSYS;
 }
 
@@ -508,6 +573,13 @@ export function vcpuOp(c: Call): number {
       return -ENOSYS;
     case VCPUOP_get_physid:
       return -EINVAL;
+    case VCPUOP_send_nmi:
+      if (!c.isNull(2)) return -EINVAL;
+      if (!target.nmiPending) {
+        target.nmiPending = true;
+        if (target !== c.v) target.cpu.requestExit();
+      }
+      return 0;
     default:
       return -ENOSYS;
   }
@@ -558,9 +630,24 @@ export function setSegmentBase(c: Call): number {
 
 // ------------------------------------------------------------------ iret
 
+/** The exception a failed CS/SS load raises: #NP/#SS for a not-present descriptor, else #GP. */
+function selectorFault(v: Vcpu, sel: number, isSs: boolean): [number, number] {
+  if ((sel & 0xfffc) === 0) return [13, 0];
+  const desc = readDescriptor(v, sel);
+  if (!desc) return [13, sel & 0xfffc];
+  const hi = desc[1];
+  if (isSs ? !(isData(hi) && isRw(hi)) : !isCode(hi)) return [13, sel & 0xfffc];
+  if (!isPresent(hi)) return [isSs ? 12 : 11, sel & 0xfffc];
+  return [13, sel & 0xfffc];
+}
+
 /**
  * HYPERVISOR_iret. 64-bit: {rax, r11, rcx, flags, rip, cs, rflags, rsp, ss} at RSP
  * (xen-pv-abi.md §5.3). 32-bit (compat): {eax, eip, cs, eflags, [esp, ss]} at ESP.
+ * Both end NMI masking (Xen's async_exception_cleanup). A frame that cannot be read, a return
+ * to ring 0, or a 64-bit return to user mode with no user page table crash the domain; CS/SS
+ * that cannot be loaded go to the failsafe callback (32-bit) or fault in the guest at the
+ * context it asked for (64-bit), as Xen's exit path does.
  */
 export function iret(c: Call): number {
   const v = c.v;
@@ -569,6 +656,7 @@ export function iret(c: Call): number {
   const cpu = v.cpu;
   const spLo = s[S.REG_ESP * 2] >>> 0;
   const spHi = d.is64 ? s[S.REG_ESP * 2 + 1] >>> 0 : 0;
+  const archIopl = (d.vmAssist & (1 << VMASST_TYPE_architectural_iopl)) !== 0;
   if (d.is64) {
     let b: Uint8Array;
     try {
@@ -589,13 +677,14 @@ export function iret(c: Call): number {
     const [rspLo, rspHi] = q(7);
     const [ss] = q(8);
     const toUser = (cs & 3) === 3;
-    if (toUser && v.kernelMode) {
+    if (toUser) {
       if (v.guestTableUser === 0) {
         d.crash("iret to user mode without a user page table");
         return NO_RESULT;
       }
-      toggleGuestMode(v);
+      if (v.kernelMode) toggleGuestMode(v);
     }
+    if (archIopl) v.iopl = (rfl >>> 12) & 3;
     const csSel = (cs | 3) & 0xffff;
     const ssSel = (ss | 3) & 0xffff;
     if ((flags & VGCF_in_syscall) === 0) {
@@ -604,63 +693,86 @@ export function iret(c: Call): number {
       s[1 * 2] = rcxLo | 0;
       s[1 * 2 + 1] = rcxHi | 0;
     }
+    s[0] = raxLo | 0;
+    s[1] = raxHi | 0;
+    const newFlags = ((rfl & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0;
+    v.upcallMask = (rfl & S.F_IF) === 0 ? 1 : 0;
+    v.nmiMasked = false;
     s[S.CPL] = 3;
-    if (!loadSegment(v, S.SEG_CS, csSel, 3) || !loadSegment(v, S.SEG_SS, ssSel, 3)) {
-      d.crash(`iret: bad selectors cs 0x${csSel.toString(16)} ss 0x${ssSel.toString(16)}`);
+    const csOk = loadSegment(v, S.SEG_CS, csSel, 3);
+    const ssOk = csOk && loadSegment(v, S.SEG_SS, ssSel, 3);
+    if (!csOk || !ssOk) {
+      const [vec, err] = csOk ? selectorFault(v, ssSel, true) : selectorFault(v, csSel, false);
+      cpu.setEflags(newFlags);
+      badIret64(v, { cs: csSel, ss: ssSel, ripLo, ripHi, spLo: rspLo, spHi: rspHi, flags: newFlags, fromUser: toUser }, vec, err);
       return NO_RESULT;
     }
     s[S.RIP_LO] = ripLo | 0;
     s[S.RIP_HI] = ripHi | 0;
     s[S.REG_ESP * 2] = rspLo | 0;
     s[S.REG_ESP * 2 + 1] = rspHi | 0;
-    s[0] = raxLo | 0;
-    s[1] = raxHi | 0;
-    cpu.setEflags(((rfl & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0);
-    v.upcallMask = (rfl & S.F_IF) === 0 ? 1 : 0;
+    cpu.setEflags(newFlags);
     cpu.updateMode();
     return NO_RESULT;
   }
-  // compat
+  // compat (Xen's compat_iret)
   let b: Uint8Array;
   try {
-    b = c.mem.bytes(spLo, 0, 24);
+    b = c.mem.bytes(spLo, 0, 16);
   } catch {
-    try {
-      b = new Uint8Array(24);
-      b.set(c.mem.bytes(spLo, 0, 16));
-    } catch {
-      d.crash("iret: cannot read the iret frame");
-      return NO_RESULT;
-    }
+    d.crash("iret: cannot read the iret frame");
+    return NO_RESULT;
   }
   const dv = new DataView(b.buffer);
   const eax = dv.getUint32(0, true);
   const eip = dv.getUint32(4, true);
   const cs = dv.getUint32(8, true) & 0xffff;
   const eflags = dv.getUint32(12, true);
-  const rpl = (cs & 3) === 0 ? 1 : cs & 3;
-  if (rpl === 3) {
-    const esp = dv.getUint32(16, true);
-    const ss = dv.getUint32(20, true) & 0xffff;
-    s[S.CPL] = 3;
-    if (!loadSegment(v, S.SEG_CS, cs | 3, 3) || !loadSegment(v, S.SEG_SS, ss, 3)) {
-      d.crash(`iret: bad user selectors cs 0x${cs.toString(16)} ss 0x${ss.toString(16)}`);
-      return NO_RESULT;
-    }
-    s[S.REG_ESP * 2] = esp | 0;
-  } else {
-    s[S.CPL] = 1;
-    if (!loadSegment(v, S.SEG_CS, (cs & ~3) | 1, 1)) {
-      d.crash(`iret: bad code selector 0x${cs.toString(16)}`);
-      return NO_RESULT;
-    }
-    s[S.REG_ESP * 2] = (spLo + 16) | 0;
+  if ((cs & 3) === 0) {
+    d.crash(`iret: return to ring 0 (cs 0x${cs.toString(16)})`);
+    return NO_RESULT;
   }
+  let esp: number;
+  let ss: number;
+  if ((cs & 3) === 1) {
+    esp = (spLo + 16) >>> 0;
+    ss = s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff;
+  } else {
+    try {
+      const b2 = c.mem.bytes((spLo + 16) >>> 0, 0, 8);
+      const dv2 = new DataView(b2.buffer);
+      esp = dv2.getUint32(0, true);
+      ss = dv2.getUint32(4, true) & 0xffff;
+    } catch {
+      d.crash("iret: cannot read the iret frame");
+      return NO_RESULT;
+    }
+  }
+  if (archIopl) v.iopl = (eflags >>> 12) & 3;
+  const newFlags = ((eflags & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0;
+  s[0] = eax | 0;
+  s[1] = 0;
+  v.upcallMask = (eflags & S.F_IF) === 0 ? 1 : 0;
+  v.nmiMasked = false;
+  const rpl = cs & 3;
+  const prevCpl = s[S.CPL];
+  s[S.CPL] = rpl;
+  const ok =
+    loadSegment(v, S.SEG_CS, cs, rpl) && (rpl === 1 || loadSegment(v, S.SEG_SS, ss, rpl));
+  if (!ok) {
+    s[S.CPL] = prevCpl;
+    cpu.setEflags(newFlags);
+    failsafeIret32(
+      v,
+      { cs, ss, ripLo: eip, ripHi: 0, spLo: esp, spHi: 0, flags: newFlags, fromUser: (cs & 2) !== 0 },
+      `cs 0x${cs.toString(16)} / ss 0x${ss.toString(16)} cannot be loaded`,
+    );
+    return NO_RESULT;
+  }
+  s[S.REG_ESP * 2] = esp | 0;
   s[S.RIP_LO] = eip | 0;
   s[S.RIP_HI] = 0;
-  s[0] = eax | 0;
-  cpu.setEflags(((eflags & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0);
-  v.upcallMask = (eflags & S.F_IF) === 0 ? 1 : 0;
+  cpu.setEflags(newFlags);
   cpu.updateMode();
   return NO_RESULT;
 }

@@ -200,7 +200,8 @@ function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
     if (loc) {
       const dv = new DataView(d.xen.memory.u8.buffer);
       const e = dv.getUint32(loc[0] * FRAME_SIZE + loc[1] * 8, true);
-      if ((e & 1) !== 0 && dv.getUint32(loc[0] * FRAME_SIZE + loc[1] * 8 + 4, true) === 0) mfn = e >>> 12;
+      // The high word may carry Xen's guest-kernel bit (52) and NX: only bits 32..51 address.
+      if ((e & 1) !== 0 && (dv.getUint32(loc[0] * FRAME_SIZE + loc[1] * 8 + 4, true) & 0xfffff) === 0) mfn = e >>> 12;
     }
     if (mfn >= 0 && getPageType(d, mfn, PGT_SEG_DESC) === 0) {
       frames.push(mfn);
@@ -215,6 +216,7 @@ function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
     s[S.segWord(S.SEG_LDTR, S.SEG_BASE_HI)] = PERDOMAIN_HI;
   }
   v.cpu.flushTlb(false);
+  v.reloadSegments = true;
   return 0;
 }
 
@@ -357,6 +359,7 @@ export function setGdt(c: Call): number {
   v.gdtFrames = taken;
   v.gdtEntries = entries;
   d.xen.mapGdt(v);
+  v.reloadSegments = true;
   return 0;
 }
 
@@ -382,6 +385,7 @@ export function updateDescriptor(c: Call): number {
   dv.setUint32(paLo + 4, checked[1], true);
   invalidateCode(d, mfn);
   if (tookWritable) putPageType(d, mfn);
+  for (const x of d.vcpus) x.reloadSegments = true;
   return 0;
 }
 
