@@ -760,10 +760,194 @@ function forcedCpuid(v: Vcpu): boolean {
   return true;
 }
 
-/** Virtual IOPL check (Xen's iopl_ok): kernel mode counts as ring 1, user as ring 3. */
+/**
+ * Virtual IOPL check (Xen's iopl_ok): kernel mode counts as ring 1 (ring 0 with vm_assist
+ * architectural_iopl), user mode as ring 3.
+ */
 function ioplOk(v: Vcpu): boolean {
-  const ring = v.inKernel() ? 1 : 3;
+  const arch = (v.domain.vmAssist & (1 << VMASST_TYPE_architectural_iopl)) !== 0;
+  const ring = v.inKernel() ? (arch ? 0 : 1) : 3;
   return ring <= v.iopl;
+}
+
+const bmpByte = new Uint8Array(1);
+
+/**
+ * Xen's guest_io_okay: the virtual IOPL allows it, or the ports are inside the I/O bitmap the
+ * guest gave with physdev_op set_iobitmap and their bits are clear (a 0 bit allows). The bitmap
+ * is read through the guest kernel's page tables; a byte that cannot be read forbids.
+ */
+export function guestIoOkay(v: Vcpu, port: number, bytes: number): boolean {
+  if (ioplOk(v)) return true;
+  if (port + bytes > v.iobmpLimit) return false;
+  const toggle = v.domain.is64 && !v.kernelMode;
+  if (toggle) {
+    v.kernelMode = true;
+    v.loadCr3();
+  }
+  let mask = 0;
+  for (let k = 0; k < 2; k++) {
+    const off = (port >>> 3) + k;
+    const lo = (v.iobmpLo >>> 0) + off;
+    const hi = v.domain.is64 ? (lo > 0xffffffff ? v.iobmpHi + 1 : v.iobmpHi) : 0;
+    const ok = v.cpu.readGuest(lo | 0, hi | 0, bmpByte, false) === 0;
+    mask |= (ok ? bmpByte[0] : 0xff) << (8 * k);
+    if (!ok && k === 0) {
+      mask |= 0xff00;
+      break;
+    }
+  }
+  if (toggle) {
+    v.kernelMode = false;
+    v.loadCr3();
+  }
+  return (mask & (((1 << bytes) - 1) << (port & 7))) === 0;
+}
+
+/** Injects #PF for an emulated access that faulted (CR2, vcpu_info.arch.cr2, U bit). */
+function injectPageFault(v: Vcpu): void {
+  const f = v.cpu.guestFault;
+  const d = v.domain;
+  v.cr2Lo = f.addressLo;
+  v.cr2Hi = d.is64 ? f.addressHi : 0;
+  const vi = v.vcpuInfo + (d.is64 ? 16 : 8);
+  const dvm = new DataView(d.xen.memory.u8.buffer);
+  dvm.setUint32(vi, v.cr2Lo >>> 0, true);
+  if (d.is64) dvm.setUint32(vi + 4, v.cr2Hi >>> 0, true);
+  let err = f.errorCode;
+  if (d.is64) err = (err & ~4) | (v.kernelMode ? 0 : 4);
+  bounceTrap(v, 14, err);
+}
+
+/** The segment register a prefix byte overrides to, or -1. */
+function segPrefix(b: number): number {
+  switch (b) {
+    case 0x26:
+      return S.SEG_ES;
+    case 0x2e:
+      return S.SEG_CS;
+    case 0x36:
+      return S.SEG_SS;
+    case 0x3e:
+      return S.SEG_DS;
+    case 0x64:
+      return S.SEG_FS;
+    case 0x65:
+      return S.SEG_GS;
+    default:
+      return -1;
+  }
+}
+
+/** Most repetitions of a string I/O instruction done per exit (Xen's preemption point). */
+const MAX_STRING_REPS = 65536;
+const ones = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
+const ioBuf = new Uint8Array(4);
+
+/**
+ * INS/OUTS (with or without REP) under the virtual IOPL or I/O bitmap, as Xen's rep_ins /
+ * rep_outs: the domain owns no ports, so INS stores all ones and OUTS reads its source and
+ * drops it. ES for INS must be a writable data segment, the OUTS source readable (else #GP(0));
+ * a fault on the memory side is the guest's #PF and nothing is committed; a zero count only
+ * moves RIP. Returns false to bounce the original #GP (ports not allowed).
+ */
+function stringIo(v: Vcpu, op: number, len: number, opsize16: boolean, adsize: boolean, segOverride: number): boolean {
+  const s = v.s;
+  const cpu = v.cpu;
+  const isIns = op === 0x6c || op === 0x6d;
+  const size = (op & 1) === 0 ? 1 : opsize16 ? 2 : 4;
+  const port = s[2 * 2] & 0xffff;
+  if (!guestIoOkay(v, port, size)) return false;
+  const code64 = cpu.code64;
+  const aw = code64 ? (adsize ? 4 : 8) : cpu.csD !== adsize ? 4 : 2;
+  const seg = isIns ? S.SEG_ES : segOverride >= 0 ? segOverride : S.SEG_DS;
+  const attr = s[S.segWord(seg, S.SEG_ATTR)];
+  if (!code64 || seg === S.SEG_FS || seg === S.SEG_GS) {
+    if (!code64) {
+      if ((attr & S.ATTR_UNUSABLE) !== 0 || (attr & S.ATTR_P) === 0) return false;
+      const isCodeSeg = (attr & S.ATTR_CODE) !== 0;
+      if (isIns ? isCodeSeg || (attr & S.ATTR_RW) === 0 : isCodeSeg && (attr & S.ATTR_RW) === 0) {
+        injectException(v, 13, 0);
+        return true;
+      }
+    }
+  }
+  const base = code64 && seg !== S.SEG_FS && seg !== S.SEG_GS ? 0 : cpu.segBase[seg];
+  const baseHi = code64 && (seg === S.SEG_FS || seg === S.SEG_GS) ? s[S.segWord(seg, S.SEG_BASE_HI)] : 0;
+  const limit = s[S.segWord(seg, S.SEG_LIMIT)] >>> 0;
+  const idxReg = isIns ? S.REG_EDI : S.REG_ESI;
+  const rep = len < 0;
+  const n = rep ? -len : len;
+  const readReg = (r: number): [number, number] => {
+    const lo = s[r * 2] >>> 0;
+    if (aw === 8) return [lo, s[r * 2 + 1] >>> 0];
+    return [aw === 4 ? lo : lo & 0xffff, 0];
+  };
+  let [cLo, cHi] = rep ? readReg(S.REG_ECX) : [1, 0];
+  let [oLo, oHi] = readReg(idxReg);
+  const down = (cpu.getEflags() & S.F_DF) !== 0;
+  let reps = 0;
+  while ((cLo !== 0 || cHi !== 0) && reps < MAX_STRING_REPS) {
+    let lin: number;
+    let linHi = 0;
+    if (code64) {
+      const sum = oLo + (base >>> 0);
+      lin = sum | 0;
+      linHi = (oHi + baseHi + (sum > 0xffffffff ? 1 : 0)) | 0;
+      if (aw === 4) linHi = (baseHi + (sum > 0xffffffff ? 1 : 0)) | 0;
+    } else {
+      if (oLo + size - 1 > limit) {
+        injectException(v, seg === S.SEG_SS ? 12 : 13, 0);
+        return true;
+      }
+      lin = (base + oLo) | 0;
+    }
+    const user = !v.inKernel() && v.domain.is32;
+    if (isIns) {
+      if (cpu.writeGuest(lin, linHi, ones.subarray(0, size), user) !== 0) {
+        injectPageFault(v);
+        return true;
+      }
+    } else if (cpu.readGuest(lin, linHi, ioBuf.subarray(0, size), user) !== 0) {
+      injectPageFault(v);
+      return true;
+    }
+    reps++;
+    // Advance the index, count down RCX (address-size wide).
+    const step = down ? -size : size;
+    let nlo = oLo + step;
+    let nhi = oHi;
+    if (aw === 8) {
+      if (nlo > 0xffffffff) {
+        nlo -= 4294967296;
+        nhi = (nhi + 1) >>> 0;
+      } else if (nlo < 0) {
+        nlo += 4294967296;
+        nhi = (nhi - 1) >>> 0;
+      }
+    } else nlo = aw === 4 ? nlo >>> 0 : nlo & 0xffff;
+    oLo = nlo >>> 0;
+    oHi = nhi;
+    if (rep) {
+      if (cLo === 0) {
+        cLo = 0xffffffff;
+        cHi = (cHi - 1) >>> 0;
+      } else cLo--;
+    } else cLo = 0;
+  }
+  const writeReg = (r: number, lo: number, hi: number): void => {
+    if (aw === 8) {
+      s[r * 2] = lo | 0;
+      s[r * 2 + 1] = hi | 0;
+    } else if (aw === 4) {
+      s[r * 2] = lo | 0;
+      if (code64) s[r * 2 + 1] = 0;
+    } else s[r * 2] = (s[r * 2] & ~0xffff) | (lo & 0xffff);
+  };
+  writeReg(idxReg, oLo, oHi);
+  if (rep) writeReg(S.REG_ECX, cLo, cHi);
+  if (cLo === 0 && cHi === 0) ripAdvance(v, n);
+  return true;
 }
 
 /** The CR3 value the guest sees (xen_pfn_to_cr3; compat: extended format). */
@@ -859,14 +1043,17 @@ export function emulatePrivOp(v: Vcpu): boolean {
   const code64 = cpu.code64;
   let i = 0;
   let opsize16 = false;
+  let adsize = false;
   let rep = false;
+  let segOverride = -1;
   let rex = 0;
   for (; i < n; i++) {
     const b = insn[i];
     if (b === 0x66) opsize16 = true;
+    else if (b === 0x67) adsize = true;
     else if (b === 0xf3 || b === 0xf2) rep = true;
-    else if (b === 0x2e || b === 0x36 || b === 0x3e || b === 0x26 || b === 0x64 || b === 0x65 || b === 0x67)
-      continue;
+    else if (b === 0xf0) continue;
+    else if (segPrefix(b) >= 0) segOverride = segPrefix(b);
     else break;
   }
   if (code64 && i < n && (insn[i] & 0xf0) === 0x40) rex = insn[i++];
@@ -874,28 +1061,22 @@ export function emulatePrivOp(v: Vcpu): boolean {
   const op = insn[i];
   const kernel = v.inKernel();
   const ioSize = opsize16 ? 2 : 4;
-  void rep;
   // CLI / STI: no-ops when the virtual IOPL allows them (as Xen's priv_op_validate).
   if (op === 0xfa || op === 0xfb) {
     if (!ioplOk(v)) return false;
     ripAdvance(v, i + 1);
     return true;
   }
-  // Port I/O: the domain owns no ports: IN reads all ones, OUT is dropped.
-  if (
-    op === 0xe4 ||
-    op === 0xe5 ||
-    op === 0xec ||
-    op === 0xed ||
-    op === 0xe6 ||
-    op === 0xe7 ||
-    op === 0xee ||
-    op === 0xef
-  ) {
-    if (!ioplOk(v)) return false;
+  // Port I/O under the virtual IOPL or the I/O bitmap: the domain owns no ports, so IN reads
+  // all ones and OUT is dropped (Xen's guest_io_okay, then admin_io_okay fails for a domU).
+  if (op === 0xe4 || op === 0xe5 || op === 0xec || op === 0xed || op === 0xe6 || op === 0xe7 || op === 0xee || op === 0xef) {
     const isIn = op === 0xe4 || op === 0xe5 || op === 0xec || op === 0xed;
     const size = op & 1 ? ioSize : 1;
-    const len = op === 0xe4 || op === 0xe5 || op === 0xe6 || op === 0xe7 ? i + 2 : i + 1;
+    const imm = op === 0xe4 || op === 0xe5 || op === 0xe6 || op === 0xe7;
+    if (imm && i + 1 >= n) return false;
+    const port = imm ? insn[i + 1] : s[2 * 2] & 0xffff;
+    if (!guestIoOkay(v, port, size)) return false;
+    const len = imm ? i + 2 : i + 1;
     if (isIn) {
       if (size === 1) s[0] = s[0] | 0xff;
       else if (size === 2) s[0] = s[0] | 0xffff;
@@ -908,8 +1089,7 @@ export function emulatePrivOp(v: Vcpu): boolean {
     return true;
   }
   if (op === 0x6c || op === 0x6d || op === 0x6e || op === 0x6f) {
-    if (!ioplOk(v)) return false;
-    return false; // string port I/O: not emulated yet (bounced as #GP)
+    return stringIo(v, op, rep ? -(i + 1) : i + 1, opsize16, adsize, segOverride);
   }
   if (!kernel) return false;
   if (op !== 0x0f || i + 1 >= n) return false;

@@ -214,6 +214,7 @@ export const GNTST_bad_domain = -2;
 export const PHYSDEVOP_irq_status_query = 5;
 export const PHYSDEVOP_set_iopl = 6;
 export const PHYSDEVOP_set_iobitmap = 7;
+export const PHYSDEVOP_eoi = 12;
 
 // ---- set_segment_base -------------------------------------------------------------------------
 export const SEGBASE_FS = 0;

@@ -26,7 +26,10 @@ import {
   GNTTABOP_query_size,
   GNTTABOP_set_version,
   GNTTABOP_setup_table,
+  HYPERVISOR_COMPAT_VIRT_START,
+  PHYSDEVOP_eoi,
   PHYSDEVOP_irq_status_query,
+  PHYSDEVOP_set_iobitmap,
   PHYSDEVOP_set_iopl,
 } from "../public.ts";
 import type { Call } from "./call.ts";
@@ -216,6 +219,22 @@ export function grantFrameAddress(c: Call, i: number): number {
 
 // ------------------------------------------------------------------ physdev
 
+/** PIRQs a domU has (Xen: nr_static_irqs + extra_domU_pirqs = 24 GSIs of one IOAPIC + 32). */
+export const NR_PIRQS = 56;
+const XENIRQSTAT_needs_eoi = 1;
+/** Bytes of an I/O bitmap (65536 ports). */
+const IOBMP_BYTES = 8192;
+
+/** Xen's guest_handle_okay: the range is a guest address (not Xen's). */
+function handleOkay(c: Call, lo: number, hi: number, len: number): boolean {
+  if (c.is64) {
+    const end = addr(lo, hi, len);
+    const inXen = (h: number): boolean => h >>> 0 >= 0xffff8000 && h >>> 0 < 0xffff8800;
+    return !inXen(hi) && !inXen(end[1]);
+  }
+  return (lo >>> 0) + len <= HYPERVISOR_COMPAT_VIRT_START;
+}
+
 function physdev(c: Call, cmd: number, lo: number, hi: number): number {
   switch (cmd) {
     case PHYSDEVOP_set_iopl: {
@@ -224,11 +243,33 @@ function physdev(c: Call, cmd: number, lo: number, hi: number): number {
       c.v.iopl = iopl;
       return 0;
     }
-    case PHYSDEVOP_irq_status_query: {
-      // {u32 irq; u32 flags}: no PIRQs here, but the query itself succeeds with flags 0.
-      const [flo, fhi] = addr(lo, hi, 4);
-      c.mem.setU32(flo, fhi, 0);
+    case PHYSDEVOP_set_iobitmap: {
+      // {handle bitmap; u32 nr_ports}: the bitmap (IOBMP_BYTES) is read when ports are used.
+      const b = c.mem.bytes(lo, hi, c.is64 ? 16 : 8);
+      const dv = new DataView(b.buffer);
+      const bLo = dv.getUint32(0, true);
+      const bHi = c.is64 ? dv.getUint32(4, true) : 0;
+      const nr = dv.getUint32(c.is64 ? 8 : 4, true);
+      if (!handleOkay(c, bLo, bHi, IOBMP_BYTES) || nr > 65536) return -EINVAL;
+      c.v.iobmpLo = bLo;
+      c.v.iobmpHi = bHi;
+      c.v.iobmpLimit = nr;
       return 0;
+    }
+    case PHYSDEVOP_irq_status_query: {
+      // {u32 irq; u32 flags}: a PIRQ number in range gets XENIRQSTAT_needs_eoi (Xen sets it
+      // for every PIRQ of a PV domain; none is shared here).
+      const b = c.mem.bytes(lo, hi, 8);
+      const dv = new DataView(b.buffer);
+      if (dv.getUint32(0, true) >= NR_PIRQS) return -EINVAL;
+      dv.setUint32(4, XENIRQSTAT_needs_eoi, true);
+      c.mem.write(lo, hi, b);
+      return 0;
+    }
+    case PHYSDEVOP_eoi: {
+      // {u32 irq}: a domU has no PIRQ bound, so there is nothing to EOI.
+      c.mem.u32(lo, hi);
+      return -EINVAL;
     }
     default:
       return -ENOSYS;
