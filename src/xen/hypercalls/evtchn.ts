@@ -4,6 +4,7 @@ import { FRAME_SIZE } from "../../machine/frames.ts";
 import { addr } from "../guestmem.ts";
 import {
   DOMID_SELF,
+  EFAULT,
   EINVAL,
   ENOSYS,
   EPERM,
@@ -135,76 +136,101 @@ export function eventChannelOpCompat(c: Call): number {
 
 // ------------------------------------------------------------------ grant tables
 
-const MAX_GRANT_FRAMES = 32;
+/** Grant-table frames a domain may have (Xen 4.17's default max_grant_frames). */
+export const MAX_GRANT_FRAMES = 64;
+const GNTST_permission_denied = -8;
+const GNTST_bad_virt_addr = -5;
 
+/** Xen's rcu_lock_domain_by_any_id + xsm XSM_TARGET: 0 self, -1 no such domain, -2 another. */
+function grantTarget(c: Call, dom: number): number {
+  if (dom === DOMID_SELF || dom === c.d.id) return 0;
+  return dom === 0 || c.d.xen.domains.has(dom) ? -2 : -1;
+}
+
+/**
+ * grant_table_op(cmd, uop, count) for the table-management ops, as Xen's
+ * do_grant_table_op: the command's upper bits (a continuation) must be 0, count < 2^31;
+ * setup_table and query_size take exactly one op; set_version and get_version ignore count;
+ * map/unmap/copy/transfer and the rest are not implemented (-ENOSYS).
+ */
 export function grantTableOp(c: Call): number {
   const d = c.d;
-  const cmd = c.u(0);
+  const raw = c.u(0);
+  const cmd = raw & 0xfff;
   const count = c.u(2);
-  let [lo, hi] = [c.lo(1), c.hi(1)];
+  if (raw >>> 12 !== 0 && cmd !== 12 /* cache_flush */) return -EINVAL;
+  if (count > 0x7fffffff) return -EINVAL;
+  const [lo, hi] = [c.lo(1), c.hi(1)];
   switch (cmd) {
     case GNTTABOP_setup_table: {
       // {u16 dom, u32 nr_frames @4, i16 status @8, handle frame_list @12/@16}
-      const size = c.is64 ? 24 : 16;
-      for (let k = 0; k < count; k++) {
-        const b = c.mem.bytes(lo, hi, size);
-        const dv = new DataView(b.buffer);
-        const dom = dv.getUint16(0, true);
-        const nr = dv.getUint32(4, true);
-        const flLo = dv.getUint32(c.is64 ? 16 : 12, true);
-        const flHi = c.is64 ? dv.getUint32(20, true) : 0;
-        let status = GNTST_okay;
-        if (dom !== DOMID_SELF && dom !== d.id) status = GNTST_bad_domain;
-        else if (nr > MAX_GRANT_FRAMES) status = GNTST_general_error;
-        else {
-          while (d.grantFrames.length < nr) {
-            const mfn = d.xen.space.alloc(1)[0];
-            d.grantFrames.push(mfn);
-            d.sharedFrames.set(mfn, true);
-          }
-          let [fLo, fHi] = [flLo, flHi];
+      if (count !== 1) return -EINVAL;
+      const b = c.mem.bytes(lo, hi, c.is64 ? 24 : 16);
+      const dv = new DataView(b.buffer);
+      const dom = dv.getUint16(0, true);
+      const nr = dv.getUint32(4, true);
+      const flLo = dv.getUint32(c.is64 ? 16 : 12, true);
+      const flHi = c.is64 ? dv.getUint32(20, true) : 0;
+      if (!handleOkay(c, flLo, flHi, nr * c.ulongBytes)) return -EFAULT;
+      let status = GNTST_okay;
+      const who = grantTarget(c, dom);
+      if (who === -1) status = GNTST_bad_domain;
+      else if (who === -2) status = GNTST_permission_denied;
+      else if (nr > MAX_GRANT_FRAMES) status = GNTST_general_error;
+      else {
+        while (d.grantFrames.length < nr) {
+          const mfn = d.xen.space.alloc(1)[0];
+          d.grantFrames.push(mfn);
+          d.sharedFrames.set(mfn, true);
+        }
+        let [fLo, fHi] = [flLo, flHi];
+        try {
           for (let i = 0; i < nr; i++) {
             if (c.is64) c.mem.setU64(fLo, fHi, d.grantFrames[i], 0);
             else c.mem.setU32(fLo, fHi, d.grantFrames[i]);
             [fLo, fHi] = addr(fLo, fHi, c.ulongBytes);
           }
+        } catch {
+          status = GNTST_bad_virt_addr;
         }
-        dv.setInt16(8, status, true);
-        c.mem.write(lo, hi, b.subarray(0, 12));
-        [lo, hi] = addr(lo, hi, size);
       }
+      c.mem.setU16(...addr(lo, hi, 8), status & 0xffff);
       return 0;
     }
     case GNTTABOP_query_size: {
-      for (let k = 0; k < count; k++) {
-        const b = c.mem.bytes(lo, hi, 16);
-        const dv = new DataView(b.buffer);
-        const dom = dv.getUint16(0, true);
-        if (dom !== DOMID_SELF && dom !== d.id) dv.setInt16(12, GNTST_bad_domain, true);
-        else {
-          dv.setUint32(4, Math.max(1, d.grantFrames.length), true);
-          dv.setUint32(8, MAX_GRANT_FRAMES, true);
-          dv.setInt16(12, GNTST_okay, true);
-        }
-        c.mem.write(lo, hi, b);
-        [lo, hi] = addr(lo, hi, 16);
+      // {u16 dom, u32 nr_frames @4, u32 max_nr_frames @8, i16 status @12}
+      if (count !== 1) return -EINVAL;
+      const b = c.mem.bytes(lo, hi, 16);
+      const dv = new DataView(b.buffer);
+      const who = grantTarget(c, dv.getUint16(0, true));
+      if (who === -1) dv.setInt16(12, GNTST_bad_domain, true);
+      else if (who === -2) dv.setInt16(12, GNTST_permission_denied, true);
+      else {
+        dv.setUint32(4, Math.max(1, d.grantFrames.length), true);
+        dv.setUint32(8, MAX_GRANT_FRAMES, true);
+        dv.setInt16(12, GNTST_okay, true);
       }
+      c.mem.write(lo, hi, b);
       return 0;
     }
     case GNTTABOP_set_version: {
-      if (count !== 1) return -EINVAL;
+      // {u32 version}: 1 (or staying at 1) succeeds; 2 is -ENOSYS (this Xen's max_version is
+      // 1, "behave as before set_version was introduced"); anything else -EINVAL. The current
+      // version is written back whatever the result.
       const version = c.mem.u32(lo, hi);
-      if (version === 2) return -ENOSYS; // only v1 (callers fall back)
-      if (version !== 1 && version !== 0) return -EINVAL;
-      c.mem.setU32(lo, hi, 1);
-      return 0;
+      let rc = 0;
+      if (version !== 1 && version !== 2) rc = -EINVAL;
+      else if (version === 2) rc = -ENOSYS;
+      c.mem.setU32(lo, hi, d.grantVersion);
+      return rc;
     }
     case GNTTABOP_get_version: {
-      if (count !== 1) return -EINVAL;
+      // {u16 dom, u16 pad, u32 version}
       const dom = c.mem.u16(lo, hi);
-      if (dom !== DOMID_SELF && dom !== d.id) return -EPERM;
-      const [vlo, vhi] = addr(lo, hi, 4);
-      c.mem.setU32(vlo, vhi, d.grantVersion);
+      const who = grantTarget(c, dom);
+      if (who === -1) return -ESRCH;
+      if (who === -2) return -EPERM;
+      c.mem.setU32(...addr(lo, hi, 4), d.grantVersion);
       return 0;
     }
     default:
