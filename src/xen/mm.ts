@@ -348,8 +348,10 @@ export function modEntry(
   const type = t.type[mfn] as PageType;
   const oldLo = entryLo(d, mfn, index);
   const oldHi = entryHi(d, mfn, index);
-  if (preserveAd) lo = ((lo & ~(PTE_A | PTE_D)) | (oldLo & (PTE_A | PTE_D))) >>> 0;
   if (type >= PGT_L1 && type <= PGT_L4 && t.typeCount[mfn] > 0) {
+    // MMU_PT_UPDATE_PRESERVE_AD: the A/D bits already in the entry are ORed into the new one
+    // (Xen's update_intpte), for page-table entries only.
+    if (preserveAd) lo = (lo | (oldLo & (PTE_A | PTE_D))) >>> 0;
     if (!guestSlot(d, type, mfn, index)) return d.is64 && type === PGT_L4 ? -EINVAL : -EINVAL;
     if (d.is32 && type === PGT_L3 && index >= 3) return -EINVAL;
     const rc = type === PGT_L1 ? getL1e(d, lo, hi) : getUpper(d, type, index, lo, hi);

@@ -15,6 +15,7 @@ export const EACCES = 13;
 export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
+export const ENXIO = 6;
 export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
@@ -224,6 +225,8 @@ export const SEGBASE_GS_USER_SEL = 3;
 
 // ---- domain ids -----------------------------------------------------------------------------------
 export const DOMID_SELF = 0x7ff0;
+export const DOMID_IO = 0x7ff1;
+export const DOMID_XEN = 0x7ff2;
 
 // ---- selectors (xen-pv-abi.md §5.1) ---------------------------------------------------------------
 export const FIRST_RESERVED_GDT_ENTRY = 7168;

@@ -9,7 +9,7 @@ import { buildPvGuest, type PvArch, pvToolchain } from "./build.ts";
 
 const skip = pvToolchain();
 const ARCHES: PvArch[] = ["i386", "x86_64"];
-const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events,mmu,usermode,callbacks,ports").split(",");
+const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events,mmu,usermode,callbacks,ports,memory").split(",");
 
 for (const name of CHECKING) {
   for (const arch of ARCHES) {
