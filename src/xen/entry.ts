@@ -532,6 +532,17 @@ export function failsafeIret32(v: Vcpu, ctx: BounceContext, why: string): void {
   bounce32(v, -1, cb.cs, cb.lo, v.failsafeDisablesEvents, "failsafe callback", ctx, extra);
 }
 
+/** The exception a failed CS/SS load raises: #NP/#SS for a not-present descriptor, else #GP. */
+export function selectorFault(v: Vcpu, sel: number, isSs: boolean): [number, number] {
+  if ((sel & 0xfffc) === 0) return [13, 0];
+  const desc = readDescriptor(v, sel);
+  if (!desc) return [13, sel & 0xfffc];
+  const hi = desc[1];
+  if (isSs ? !(isData(hi) && isRw(hi)) : !isCode(hi)) return [13, sel & 0xfffc];
+  if (!isPresent(hi)) return [isSs ? 12 : 11, sel & 0xfffc];
+  return [13, sel & 0xfffc];
+}
+
 /**
  * A 64-bit HYPERVISOR_iret whose CS or SS cannot be loaded: Xen's iretq faults and the fault
  * is the guest's, at the context it asked for — #GP(selector) (#NP/#SS when the descriptor is
@@ -662,6 +673,34 @@ function exception(v: Vcpu, vector: number, err: number, hasErr: boolean, len: n
   bounceTrap(v, vector, hasErr ? err : -1);
 }
 
+/**
+ * A context from VCPUOP_initialise whose CS or SS does not load: the first exit to the guest
+ * fails as Xen's would (compat: failsafe callback; 64-bit: the fault in the guest).
+ */
+function enterBadContext(v: Vcpu): void {
+  const be = v.badEntry;
+  v.badEntry = null;
+  if (!be) return;
+  const s = v.s;
+  const ctx: BounceContext = {
+    cs: be.cs,
+    ss: be.ss,
+    ripLo: s[S.RIP_LO],
+    ripHi: s[S.RIP_HI],
+    spLo: s[S.REG_ESP * 2],
+    spHi: s[S.REG_ESP * 2 + 1],
+    flags: v.cpu.getEflags(),
+    fromUser: v.domain.is64 ? !v.kernelMode : (be.cs & 2) !== 0,
+  };
+  if (v.domain.is32) {
+    failsafeIret32(v, ctx, `the initial cs 0x${be.cs.toString(16)} / ss 0x${be.ss.toString(16)} cannot be loaded`);
+    return;
+  }
+  const csBad = !loadSegment(v, S.SEG_CS, be.cs, 3);
+  const [vec, err] = csBad ? selectorFault(v, be.cs, false) : selectorFault(v, be.ss, true);
+  badIret64(v, ctx, vec, err);
+}
+
 /** Handles one exit of the processor. */
 export function handleExit(v: Vcpu, code: number): void {
   const cpu = v.cpu;
@@ -705,6 +744,7 @@ export function runVcpu(v: Vcpu, budget: number): void {
   const end = cpu.retired + budget;
   const sched = d.xen.scheduler;
   try {
+    if (v.badEntry) enterBadContext(v);
     while (d.state === "running" && v.online && !v.blocked) {
       if (v.reloadSegments) reloadDataSegments(v);
       if (d.state !== "running") break;

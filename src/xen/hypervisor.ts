@@ -136,6 +136,17 @@ export class Xen {
     return base + (v.cpu.retired - v.sliceStartRetired) * NS_PER_INSTRUCTION;
   }
 
+  /**
+   * System time now, as a running vCPU would read it: with the deterministic clock, time moves
+   * by the instructions the vCPU in its slice has retired so far (the clock itself advances at
+   * the end of the slice).
+   */
+  now(): number {
+    const cur = this.scheduler.current;
+    if (!this.clock.deterministic || !cur) return this.clock.now();
+    return this.clock.now() + (cur.cpu.retired - cur.sliceStartRetired) * NS_PER_INSTRUCTION;
+  }
+
   /** Machine byte address of a frame. */
   maddr(mfn: number): number {
     return mfn * FRAME_SIZE;

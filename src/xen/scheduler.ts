@@ -46,6 +46,8 @@ export class Scheduler {
   private readonly usedInPeriod = new Map<number, number>();
   private periodStart = 0;
   private rr = 0;
+  /** The vCPU whose slice is running, if any. */
+  current: Vcpu | undefined;
   /** The vCPU that ran last (a different one next means a context switch). */
   private lastRun: Vcpu | undefined;
   /** Set by a yielding vCPU: end its slice now. */
@@ -192,7 +194,12 @@ export class Scheduler {
     v.sliceStartNs = now;
     this.yieldRequested = false;
     const before = v.cpu.retired;
-    runVcpu(v, budget);
+    this.current = v;
+    try {
+      runVcpu(v, budget);
+    } finally {
+      this.current = undefined;
+    }
     const ran = v.cpu.retired - before;
     if (clock.deterministic) clock.advance(ran * NS_PER_INSTRUCTION);
     const after = clock.now();

@@ -155,6 +155,9 @@ export class Vcpu {
    * runs again (a descriptor table changed, or another vCPU ran): a selector that no longer
    * loads goes to the failsafe callback (entry.ts reloadDataSegments). */
   reloadSegments = false;
+  /** The context VCPUOP_initialise gave could not be entered (CS/SS do not load): what the
+   * first return to the guest does instead (entry.ts), as Xen's exit path would. */
+  badEntry: { cs: number; ss: number } | null = null;
   /** VCPUOP_register_vcpu_info was done (Xen allows it once). */
   vcpuInfoRegistered = false;
   /** physdev_op set_iobitmap: guest virtual address of the bitmap and the ports it covers. */
@@ -197,7 +200,7 @@ export class Vcpu {
   }
   set runstate(state: number) {
     if (state === this.runstateValue) return;
-    const now = this.domain.xen.clock.now();
+    const now = this.domain.xen.now();
     this.runstateTime[this.runstateValue] += Math.max(0, now - this.runstateEntry);
     this.runstateEntry = now;
     this.runstateValue = state;
@@ -272,16 +275,34 @@ export class Vcpu {
     writeTimeInfo(this.domain.xen.memory.u8, this.vcpuInfo + 32, this.domain.xen.clock.now());
   }
 
-  /** Loads the register state the builder computed (xen-pv-abi.md §2.4). */
-  setEntryState(e: EntryRegisters): void {
+  /**
+   * Resets the processor to the PV execution environment: long-mode paging, Xen's GDT window
+   * and empty IDT, no LDT, the guest ring (1 for 32-bit, 3 for 64-bit).
+   */
+  resetProcessor(): void {
     const cpu = this.cpu;
     const s = this.s;
     cpu.reset();
     s[S.CR0] = S.CR0_PE | S.CR0_MP | S.CR0_ET | S.CR0_NE | S.CR0_WP | S.CR0_PG;
     s[S.CR4] = S.CR4_PAE;
     s[S.EFER] = S.EFER_LME | S.EFER_LMA | S.EFER_NXE | S.EFER_SCE;
+    s[S.CPL] = this.domain.is64 ? 3 : 1;
+    cpu.loadSegmentRaw(S.SEG_LDTR, 0, 0, 0, S.ATTR_UNUSABLE);
+    cpu.loadSegmentRaw(S.SEG_TR, 0, 0, 0, 0x8b);
+    s[S.GDTR_BASE_LO] = PerDomainArea.gdtLo(this.id);
+    s[S.GDTR_BASE_HI] = PERDOMAIN_HI;
+    s[S.GDTR_LIMIT] = FIRST_RESERVED_GDT_BYTE + 0xfff;
+    s[S.IDTR_BASE_LO] = 0;
+    s[S.IDTR_BASE_HI] = 0;
+    s[S.IDTR_LIMIT] = 0;
+  }
+
+  /** Loads the register state the builder computed (xen-pv-abi.md §2.4). */
+  setEntryState(e: EntryRegisters): void {
+    const cpu = this.cpu;
+    const s = this.s;
+    this.resetProcessor();
     const is64 = this.domain.is64;
-    s[S.CPL] = is64 ? 3 : 1;
     // Xen's flat segments (their descriptors are in Xen's GDT page, xenspace.ts).
     const FLAT = -1;
     const code64 = 0xa0fb;
@@ -303,14 +324,6 @@ export class Vcpu {
     seg(S.SEG_ES, e.es);
     seg(S.SEG_FS, e.fs);
     seg(S.SEG_GS, e.gs);
-    cpu.loadSegmentRaw(S.SEG_LDTR, 0, 0, 0, S.ATTR_UNUSABLE);
-    cpu.loadSegmentRaw(S.SEG_TR, 0, 0, 0, 0x8b);
-    s[S.GDTR_BASE_LO] = PerDomainArea.gdtLo(this.id);
-    s[S.GDTR_BASE_HI] = PERDOMAIN_HI;
-    s[S.GDTR_LIMIT] = FIRST_RESERVED_GDT_BYTE + 0xfff;
-    s[S.IDTR_BASE_LO] = 0;
-    s[S.IDTR_BASE_HI] = 0;
-    s[S.IDTR_LIMIT] = 0;
     s[S.DR6] = e.dr6 | 0;
     s[S.DR7] = e.dr7 | 0;
     cpu.setRip(lo32(e.rip), hi32(e.rip));
@@ -326,6 +339,7 @@ export class Vcpu {
     this.loadCr3();
     this.upcallMask = e.upcallMask;
     this.online = true;
+    this.initialised = true;
     this.runstate = RUNSTATE_runnable;
   }
 

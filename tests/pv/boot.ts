@@ -30,6 +30,8 @@ export interface BootOptions extends XenOptions {
   xen?: Xen;
   /** A xenstore tree shared by several domains (default: a fresh one). */
   store?: XenStore;
+  /** vCPUs of the domain (default 1); vCPU 0 starts, the others wait for VCPUOP_initialise. */
+  vcpus?: number;
 }
 
 export interface Booted {
@@ -55,6 +57,7 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
     guestType: params.is64 ? "pv64" : "pv32",
     emulateL2Writes: options.emulateL2Writes,
     maxPages: nrPages,
+    vcpus: options.vcpus,
     name: path.split("/").pop(),
   });
   const pvConsole = new ConsoleBackend(d, { sink: options.consoleSink });

@@ -9,13 +9,15 @@ import { buildPvGuest, type PvArch, pvToolchain } from "./build.ts";
 
 const skip = pvToolchain();
 const ARCHES: PvArch[] = ["i386", "x86_64"];
-const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events,mmu,usermode,callbacks,ports,memory").split(",");
+/** Boot options some guests need. */
+const OPTIONS: Record<string, { vcpus?: number }> = { smp: { vcpus: 2 } };
+const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events,mmu,usermode,callbacks,ports,memory,smp").split(",");
 
 for (const name of CHECKING) {
   for (const arch of ARCHES) {
     test(`${name} (${arch})`, { skip }, async () => {
       const image = buildPvGuest(name, arch);
-      const { domain, console, xen } = await bootPv(image);
+      const { domain, console, xen } = await bootPv(image, OPTIONS[name]);
       const out = console();
       const failed = out.split("\n").filter((l) => l.startsWith("not ok"));
       assert.deepEqual(failed, [], out);

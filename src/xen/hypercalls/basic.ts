@@ -2,9 +2,8 @@
 // console, version, vm_assist, iret, vcpu_op, segment bases.
 
 import * as S from "../../x86/state.ts";
-import { isCode, isData, isPresent, isRw } from "../../x86/system/descriptors.ts";
 import { shutdownReasonName } from "../domain.ts";
-import { badIret64, failsafeIret32, loadSegment, readDescriptor, toggleGuestMode } from "../entry.ts";
+import { badIret64, failsafeIret32, loadSegment, selectorFault, toggleGuestMode } from "../entry.ts";
 import { addr } from "../guestmem.ts";
 import {
   CALLBACKF_mask_events,
@@ -20,6 +19,9 @@ import {
   CONSOLEIO_write,
   DOMID_SELF,
   E2BIG,
+  EEXIST,
+  EFAULT,
+  SHUTDOWN_poweroff,
   EINVAL,
   ENOENT,
   ENOSYS,
@@ -80,7 +82,8 @@ import {
   XENVER_platform_parameters,
   XENVER_version,
 } from "../public.ts";
-import { RUNSTATE_running, type Vcpu } from "../vcpu.ts";
+import { RUNSTATE_offline, RUNSTATE_runnable } from "../vcpu.ts";
+import { guestContextSize, initialiseVcpu, registerVcpuInfo } from "./vcpuctx.ts";
 import { type Call, NO_RESULT } from "./call.ts";
 
 const MAX_CONSOLE_WRITE = 16384;
@@ -498,48 +501,66 @@ export function setTimerOp(c: Call): number {
 
 // ------------------------------------------------------------------ vcpu_op
 
+/**
+ * vcpu_op(cmd, vcpuid, arg), as Xen's do_vcpu_op: -ENOENT for a vCPU that does not exist.
+ * initialise (once: -EEXIST after), up (-EINVAL before initialise), down (the last vCPU going
+ * down shuts the domain down, poweroff), is_up, runstate info and area, timers,
+ * register_vcpu_info, send_nmi; others -ENOSYS.
+ */
 export function vcpuOp(c: Call): number {
   const cmd = c.u(0);
   const id = c.u(1);
   const target = c.d.vcpus[id];
   if (!target) return -ENOENT;
-  const now = c.d.xen.clock.now();
+  const now = c.d.xen.now();
   switch (cmd) {
     case VCPUOP_is_up:
       return target.online ? 1 : 0;
     case VCPUOP_up:
-      if (!target.online && target.guestTable === 0) return -EINVAL;
-      target.online = true;
+      if (!target.initialised) return -EINVAL;
+      if (!target.online) {
+        target.online = true;
+        target.runstate = RUNSTATE_runnable;
+      }
       return 0;
-    case VCPUOP_down:
-      target.online = false;
+    case VCPUOP_down: {
+      if (!c.d.vcpus.some((x) => x !== target && x.online)) {
+        c.d.shutdown(SHUTDOWN_poweroff);
+        return 0;
+      }
+      if (target.online) {
+        target.online = false;
+        target.blocked = false;
+        target.pollPorts = null;
+        target.runstate = RUNSTATE_offline;
+        target.writeRunstateArea();
+        target.cpu.requestExit();
+      }
       if (target === c.v) c.d.xen.scheduler.yieldRequested = true;
       return 0;
-    case VCPUOP_initialise:
-      return -ENOSYS;
-    case VCPUOP_get_runstate_info: {
-      const b = new Uint8Array(c.is64 ? 48 : 44);
-      const dv = new DataView(b.buffer);
-      dv.setUint32(0, target === c.v ? RUNSTATE_running : target.runstate, true);
-      const at = c.is64 ? 8 : 4;
-      dv.setUint32(at, (now % 4294967296) >>> 0, true);
-      dv.setUint32(at + 4, Math.floor(now / 4294967296), true);
-      c.mem.write(c.lo(2), c.hi(2), b);
-      return 0;
     }
+    case VCPUOP_initialise: {
+      const b = c.mem.bytes(c.lo(2), c.hi(2), guestContextSize(c.is64));
+      if (target.initialised) return -EEXIST;
+      return initialiseVcpu(c, target, b);
+    }
+    case VCPUOP_get_runstate_info:
+      c.mem.write(c.lo(2), c.hi(2), target.runstateInfo(now));
+      return 0;
     case VCPUOP_register_runstate_memory_area: {
-      // {u64 addr} — write the current runstate there (xen-pv-abi.md §7.6).
+      // {u64 addr}: guest_handle_okay (-EFAULT), then written now and at every switch in and
+      // out; a copy that faults is ignored, as Xen.
       const [aLo, aHi] = c.mem.u64(c.lo(2), c.hi(2));
-      target.runstateAreaLo = aLo;
-      target.runstateAreaHi = c.is64 ? aHi : 0;
-      if (aLo !== 0 || aHi !== 0) {
-        const b = new Uint8Array(c.is64 ? 48 : 44);
-        const dv = new DataView(b.buffer);
-        dv.setUint32(0, target === c.v ? RUNSTATE_running : target.runstate, true);
-        const at = c.is64 ? 8 : 4;
-        dv.setUint32(at, (now % 4294967296) >>> 0, true);
-        dv.setUint32(at + 4, Math.floor(now / 4294967296), true);
-        c.mem.write(aLo, c.is64 ? aHi : 0, b);
+      const hi = c.is64 ? aHi : 0;
+      if (!c.handleOkay(aLo, hi, c.is64 ? 48 : 44)) return -EFAULT;
+      target.runstateAreaLo = aLo | 0;
+      target.runstateAreaHi = hi | 0;
+      if (aLo !== 0 || hi !== 0) {
+        try {
+          c.mem.write(aLo, hi, target.runstateInfo(target === c.v ? target.runstateEntry : now));
+        } catch {
+          // ignored
+        }
       }
       return 0;
     }
@@ -570,7 +591,7 @@ export function vcpuOp(c: Call): number {
       target.singleshot = -1;
       return 0;
     case VCPUOP_register_vcpu_info:
-      return -ENOSYS;
+      return registerVcpuInfo(c, target);
     case VCPUOP_get_physid:
       return -EINVAL;
     case VCPUOP_send_nmi:
@@ -629,17 +650,6 @@ export function setSegmentBase(c: Call): number {
 }
 
 // ------------------------------------------------------------------ iret
-
-/** The exception a failed CS/SS load raises: #NP/#SS for a not-present descriptor, else #GP. */
-function selectorFault(v: Vcpu, sel: number, isSs: boolean): [number, number] {
-  if ((sel & 0xfffc) === 0) return [13, 0];
-  const desc = readDescriptor(v, sel);
-  if (!desc) return [13, sel & 0xfffc];
-  const hi = desc[1];
-  if (isSs ? !(isData(hi) && isRw(hi)) : !isCode(hi)) return [13, sel & 0xfffc];
-  if (!isPresent(hi)) return [isSs ? 12 : 11, sel & 0xfffc];
-  return [13, sel & 0xfffc];
-}
 
 /**
  * HYPERVISOR_iret. 64-bit: {rax, r11, rcx, flags, rip, cs, rflags, rsp, ss} at RSP

@@ -243,7 +243,7 @@ function pinType(cmd: number): PageType {
 }
 
 /** The frames backing an LDT at a guest linear base, mapped into the vCPU's LDT window. */
-function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
+export function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
   const d = v.domain;
   if ((baseLo & 0xfff) !== 0 || ents > 8192) return -EINVAL;
   if (d.is64 && baseHi >>> 0 >= 0xffff8000 && baseHi >>> 0 < 0xffff8800) return -EINVAL;
