@@ -10,8 +10,9 @@ import { buildPvGuest, type PvArch, pvToolchain } from "./build.ts";
 const skip = pvToolchain();
 const ARCHES: PvArch[] = ["i386", "x86_64"];
 /** Boot options some guests need. */
-const OPTIONS: Record<string, { vcpus?: number }> = { smp: { vcpus: 2 } };
-const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events,mmu,usermode,callbacks,ports,memory,smp").split(",");
+// grants: each test boots a fresh hypervisor, whose first domain is 1.
+const OPTIONS: Record<string, { vcpus?: number; cmdline?: string }> = { smp: { vcpus: 2 }, grants: { cmdline: "domid=1" } };
+const CHECKING = (process.env.PV_GUESTS ?? "hypercalls,traps,events,mmu,usermode,callbacks,ports,memory,smp,grants").split(",");
 
 for (const name of CHECKING) {
   for (const arch of ARCHES) {

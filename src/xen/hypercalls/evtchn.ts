@@ -1,6 +1,6 @@
 // Event-channel, grant-table and physdev hypercalls (xen-pv-abi.md §7.1, §7.2, §4.4).
 
-import { FRAME_SIZE } from "../../machine/frames.ts";
+import { FRAME_SIZE, PGT_WRITABLE } from "../../machine/frames.ts";
 import { addr } from "../guestmem.ts";
 import {
   DOMID_SELF,
@@ -233,9 +233,107 @@ export function grantTableOp(c: Call): number {
       c.mem.setU32(...addr(lo, hi, 4), d.grantVersion);
       return 0;
     }
+    case GNTTABOP_copy:
+      return grantCopy(c, count);
     default:
       return -ENOSYS;
   }
+}
+
+const GNTTABOP_copy = 5;
+const GNTCOPY_source_gref = 1;
+const GNTCOPY_dest_gref = 2;
+const GNTST_bad_gntref = -3;
+const GNTST_bad_page = -9;
+const GNTST_bad_copy_arg = -10;
+const GTF_type_mask = 3;
+const GTF_permit_access = 1;
+const GTF_readonly = 1 << 2;
+
+/**
+ * One side of a GNTTABOP_copy resolved to a frame (Xen's gnttab_copy_lock_domain +
+ * gnttab_copy_claim_buf): a frame of the caller (DOMID_SELF only), or a grant reference of
+ * `domid` whose entry grants the caller access (read-only grants only as the source).
+ * Returns the MFN or a GNTST_* status.
+ */
+function copySide(c: Call, ref: number, domid: number, viaGref: boolean, write: boolean): number {
+  const d = c.d;
+  if (domid !== DOMID_SELF && !viaGref) return GNTST_permission_denied;
+  const rd = domid === DOMID_SELF || domid === d.id ? d : d.xen.domains.get(domid);
+  if (!rd) return GNTST_bad_domain;
+  const t = d.xen.table;
+  let mfn: number;
+  if (viaGref) {
+    const frames = Math.max(1, rd.grantFrames.length);
+    if (ref >= frames * 512) return GNTST_bad_gntref;
+    const frame = rd.grantFrames[ref >>> 9];
+    if (frame === undefined) return GNTST_general_error; // an entry never set up reads as invalid
+    const at = frame * FRAME_SIZE + (ref & 511) * 8;
+    const dv = new DataView(d.xen.memory.u8.buffer);
+    const flags = dv.getUint16(at, true);
+    if ((flags & GTF_type_mask) !== GTF_permit_access || dv.getUint16(at + 2, true) !== d.id)
+      return GNTST_general_error;
+    if (write && (flags & GTF_readonly) !== 0) return GNTST_general_error;
+    mfn = dv.getUint32(at + 4, true);
+    if (!t.isValid(mfn) || t.owner[mfn] !== rd.id) return GNTST_bad_page;
+  } else {
+    mfn = ref;
+    if (!t.isValid(mfn) || t.owner[mfn] !== rd.id || t.count[mfn] === 0) return GNTST_bad_page;
+  }
+  // The destination must be able to be writable (not a page table or descriptor page).
+  if (write && t.typeCount[mfn] > 0 && t.type[mfn] !== PGT_WRITABLE) return GNTST_general_error;
+  return mfn;
+}
+
+/**
+ * GNTTABOP_copy {source, dest: {union ref/gmfn, u16 domid, u16 offset}, u16 len, u16 flags,
+ * i16 status} × count, as Xen's gnttab_copy for v1 grants: each op's status is written back
+ * (permission_denied for another domain's frame named by number, bad_domain, bad_gntref,
+ * general_error for an entry that does not grant the caller access or is read-only as the
+ * destination, bad_page, bad_copy_arg when offset + len passes the page end); the call
+ * returns 0, -EFAULT when an op cannot be read.
+ */
+function grantCopy(c: Call, count: number): number {
+  const w = c.ulongBytes;
+  const ptr = 2 * w; // size of a gnttab_copy_ptr: ulong + domid + offset, aligned
+  const size = 2 * ptr + (c.is64 ? 8 : 8);
+  let [lo, hi] = [c.lo(1), c.hi(1)];
+  const u8 = c.d.xen.memory.u8;
+  for (let k = 0; k < count; k++) {
+    const b = c.mem.bytes(lo, hi, size);
+    const dv = new DataView(b.buffer);
+    const side = (o: number): [number, number, number] => [
+      w === 8 && dv.getUint32(o + 4, true) !== 0 ? 0xffffffff : dv.getUint32(o, true),
+      dv.getUint16(o + w, true),
+      dv.getUint16(o + w + 2, true),
+    ];
+    const [sRef, sDom, sOff] = side(0);
+    const [dRef, dDom, dOff] = side(ptr);
+    const len = dv.getUint16(2 * ptr, true);
+    const flags = dv.getUint16(2 * ptr + 2, true);
+    let status = GNTST_okay;
+    // gnttab_copy_lock_domains: both domains first, then the buffers.
+    const lock = (dom: number, viaGref: boolean): number =>
+      dom !== DOMID_SELF && !viaGref
+        ? GNTST_permission_denied
+        : dom === DOMID_SELF || dom === c.d.id || c.d.xen.domains.has(dom)
+          ? 0
+          : GNTST_bad_domain;
+    const locked = lock(sDom, (flags & GNTCOPY_source_gref) !== 0) || lock(dDom, (flags & GNTCOPY_dest_gref) !== 0);
+    const src = locked !== 0 ? locked : copySide(c, sRef, sDom, (flags & GNTCOPY_source_gref) !== 0, false);
+    const dst = src < 0 ? src : copySide(c, dRef, dDom, (flags & GNTCOPY_dest_gref) !== 0, true);
+    if (src < 0) status = src;
+    else if (dst < 0) status = dst;
+    else if (sOff + len > FRAME_SIZE || dOff + len > FRAME_SIZE) status = GNTST_bad_copy_arg;
+    else {
+      u8.copyWithin(dst * FRAME_SIZE + dOff, src * FRAME_SIZE + sOff, src * FRAME_SIZE + sOff + len);
+      const owner = c.d.xen.domains.get(c.d.xen.table.owner[dst]);
+      for (const v of owner?.vcpus ?? []) v.cpu.invalidatePhysRange(dst * FRAME_SIZE, FRAME_SIZE);
+    }
+    c.mem.setU16(...addr(lo, hi, 2 * ptr + 4), status & 0xffff);
+    [lo, hi] = addr(lo, hi, size);
+  }
+  return 0;
 }
 
 /** Entries of grant table frame `i`, for backends in this process. */
