@@ -8,14 +8,21 @@
 // - #GP(0) from guest kernel code is first offered to privileged-instruction emulation,
 //   #UD to the `ud2; "xen"; cpuid` forced-emulation prefix, #PF to the PV MMU's writable
 //   page tables; #NM clears the virtual CR0.TS before it is bounced.
-// - Pending events are delivered on every return to the guest: whenever upcall_pending is set
-//   and upcall_mask clear, the guest enters its event callback with events masked.
+// - On every return to the guest, in this order: data selectors that no longer load (after a
+//   descriptor-table change or a switch between vCPUs) go to the failsafe callback; a pending
+//   virtual NMI is bounced through trap vector 2 unless one is being handled (masked until the
+//   guest's HYPERVISOR_iret); pending events are delivered whenever upcall_pending is set and
+//   upcall_mask clear (the guest enters its event callback with events masked).
 //
 // Invariants:
 // - N1. Every bounce either completes (frame written, state switched) or crashes the domain
 //   with the reason; it never leaves a half-built frame as the guest's state.
 // - N2. The saved IF in every frame is !upcall_mask; the real IF stays 1, the real IOPL 0.
 // - N3. A vector with no handler in the trap table crashes the domain ("Unhandled: vec N").
+// - N5. A selector that cannot be loaded on the way back to the guest never runs: it is
+//   replaced by null and the guest is told through its failsafe callback (or the domain is
+//   crashed when it has none); a CS/SS that cannot be loaded likewise (32-bit failsafe,
+//   64-bit fault in the guest).
 // - N4. Nothing here throws for a guest cause; an unexpected host exception while handling an
 //   exit crashes only that domain (runVcpu's catch), with the message logged.
 
