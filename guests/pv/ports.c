@@ -56,6 +56,14 @@ void test_main(void) {
   struct physdev_eoi eoi = {.irq = 3};
   check(physdev(PHYSDEVOP_eoi, &eoi) == -EINVAL, "eoi of a PIRQ that is not bound: -EINVAL");
   check(physdev(99, &eoi) == -38, "unknown physdev_op: -ENOSYS");
+  struct physdev_op pop;
+  memset(&pop, 0, sizeof pop);
+  pop.cmd = PHYSDEVOP_irq_status_query;
+  pop.u.irq_status_query.irq = 1;
+  check(HC(__HYPERVISOR_physdev_op_compat, &pop, 0, 0, 0, 0) == 0 && pop.u.irq_status_query.flags == XENIRQSTAT_needs_eoi,
+        "physdev_op_compat irq_status_query (the union after cmd, aligned)");
+  pop.cmd = PHYSDEVOP_eoi;
+  check(HC(__HYPERVISOR_physdev_op_compat, &pop, 0, 0, 0, 0) == -38, "physdev_op_compat eoi: -ENOSYS (not forwarded)");
   check(set_bitmap(bitmap, 65537) == -EINVAL, "set_iobitmap over 65536 ports: -EINVAL");
 #ifdef __x86_64__
   check(set_bitmap((void *)0xffff800000000000UL, 16) == -EINVAL, "set_iobitmap in Xen's range: -EINVAL");

@@ -19,12 +19,12 @@
 //   with the reason; it never leaves a half-built frame as the guest's state.
 // - N2. The saved IF in every frame is !upcall_mask; the real IF stays 1, the real IOPL 0.
 // - N3. A vector with no handler in the trap table crashes the domain ("Unhandled: vec N").
+// - N4. Nothing here throws for a guest cause; an unexpected host exception while handling an
+//   exit crashes only that domain (runVcpu's catch), with the message logged.
 // - N5. A selector that cannot be loaded on the way back to the guest never runs: it is
 //   replaced by null and the guest is told through its failsafe callback (or the domain is
 //   crashed when it has none); a CS/SS that cannot be loaded likewise (32-bit failsafe,
 //   64-bit fault in the guest).
-// - N4. Nothing here throws for a guest cause; an unexpected host exception while handling an
-//   exit crashes only that domain (runVcpu's catch), with the message logged.
 
 import {
   EXIT_BUDGET,

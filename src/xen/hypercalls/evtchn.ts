@@ -404,8 +404,16 @@ export function physdevOp(c: Call): number {
   return physdev(c, c.u(0), c.lo(1), c.hi(1));
 }
 
+/**
+ * physdev_op_compat({u32 cmd; union u}): the union is at offset 8 for 64-bit guests (it holds
+ * pointers), 4 for 32-bit ones; the whole struct is read first (-EFAULT). As Xen's
+ * do_physdev_op_compat, only irq_status_query, set_iopl and set_iobitmap are forwarded; every
+ * other command is -ENOSYS.
+ */
 export function physdevOpCompat(c: Call): number {
+  c.mem.bytes(c.lo(0), c.hi(0), c.is64 ? 24 : 16);
   const cmd = c.mem.u32(c.lo(0), c.hi(0));
-  const [lo, hi] = addr(c.lo(0), c.hi(0), 4);
+  if (cmd !== PHYSDEVOP_irq_status_query && cmd !== PHYSDEVOP_set_iopl && cmd !== PHYSDEVOP_set_iobitmap) return -ENOSYS;
+  const [lo, hi] = addr(c.lo(0), c.hi(0), c.is64 ? 8 : 4);
   return physdev(c, cmd, lo, hi);
 }
