@@ -6,6 +6,18 @@
 static char gtab[4096] __attribute__((aligned(4096)));
 static unsigned char srcpage[4096] __attribute__((aligned(4096)));
 static unsigned char dstpage[4096] __attribute__((aligned(4096)));
+static volatile unsigned char window[4096] __attribute__((aligned(4096)));
+
+static void map_init(struct gnttab_map_grant_ref *m, void *host, unsigned flags, unsigned ref, domid_t dom) {
+  memset(m, 0, sizeof *m);
+  m->host_addr = (unsigned long)host;
+  m->flags = flags;
+  m->ref = ref;
+  m->dom = dom;
+  m->status = 99;
+}
+static long gmap(struct gnttab_map_grant_ref *m) { return HC(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref, m, 1, 0, 0); }
+static long gunmap(struct gnttab_unmap_grant_ref *u) { return HC(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref, u, 1, 0, 0); }
 
 static long copy(struct gnttab_copy *op, unsigned n) { return HC(__HYPERVISOR_grant_table_op, GNTTABOP_copy, op, n, 0, 0); }
 static void grant(unsigned ref, unsigned long mfn, domid_t dom, uint16_t flags) {
@@ -87,4 +99,55 @@ void test_main(void) {
   check(copy(op, 2) == 0 && op[0].status == GNTST_bad_copy_arg && op[1].status == GNTST_okay,
         "two ops: past the page end GNTST_bad_copy_arg, the other okay");
   check(copy((void *)8, 1) == -EFAULT, "an unreadable op: -EFAULT");
+
+  /* map_grant_ref / unmap_grant_ref. */
+  volatile grant_entry_v1_t *ge = (volatile grant_entry_v1_t *)gtab;
+  unsigned long wmfn = virt_to_mfn((void *)window);
+  struct gnttab_map_grant_ref m;
+  map_init(&m, (void *)window, GNTMAP_host_map, 10, DOMID_SELF);
+  check(gmap(&m) == 0 && m.status == GNTST_okay && m.dev_bus_addr == (uint64_t)smfn << 12, "map_grant_ref (host map): okay, dev_bus_addr");
+  check(window[5] == srcpage[5] && window[4000] == srcpage[4000], "the granted frame is mapped at host_addr");
+  window[7] = 0x5a;
+  asm volatile("" ::: "memory");
+  check(((volatile unsigned char *)srcpage)[7] == 0x5a, "writable: a store through it lands in the granted frame");
+  check((ge[10].flags & (GTF_reading | GTF_writing)) == (GTF_reading | GTF_writing), "the grant entry shows GTF_reading | GTF_writing");
+  grant_handle_t h = m.handle;
+  struct gnttab_unmap_grant_ref u;
+  memset(&u, 0, sizeof u);
+  u.host_addr = (unsigned long)window;
+  u.handle = h + 77;
+  check(gunmap(&u) == 0 && u.status == GNTST_bad_handle, "unmap with a bad handle: GNTST_bad_handle");
+  u.handle = h;
+  u.host_addr = (unsigned long)dstpage;
+  check(gunmap(&u) == 0 && u.status == GNTST_general_error, "unmap at an address that does not map the grant: GNTST_general_error");
+  u.host_addr = (unsigned long)window;
+  check(gunmap(&u) == 0 && u.status == GNTST_okay, "unmap_grant_ref: okay");
+  check(ge[10].flags == GTF_permit_access, "the grant entry's flags are as before");
+  check(gunmap(&u) == 0 && u.status == GNTST_bad_handle, "unmapping it again: GNTST_bad_handle");
+  check(map_page((void *)window, wmfn, 3) == 0, "the address can be mapped again");
+  map_init(&m, (void *)window, GNTMAP_host_map | GNTMAP_readonly, 12, DOMID_SELF);
+  check(gmap(&m) == 0 && m.status == GNTST_okay && window[200] == dstpage[200], "a read-only grant mapped read-only");
+  u.handle = m.handle;
+  check(gunmap(&u) == 0 && u.status == GNTST_okay, "and unmapped");
+  check(map_page((void *)window, wmfn, 3) == 0, "restore the page");
+  map_init(&m, (void *)window, GNTMAP_host_map, 12, DOMID_SELF);
+  check(gmap(&m) == 0 && m.status == GNTST_general_error, "a read-only grant mapped writable: GNTST_general_error");
+  map_init(&m, (void *)window, 0, 10, DOMID_SELF);
+  check(gmap(&m) == 0 && m.status == GNTST_bad_gntref, "no host_map or device_map flag: GNTST_bad_gntref");
+  map_init(&m, (void *)window, GNTMAP_host_map, 10, 0x1234);
+  check(gmap(&m) == 0 && m.status == GNTST_bad_domain, "a domain that does not exist: GNTST_bad_domain");
+  map_init(&m, (void *)window, GNTMAP_host_map, 600, DOMID_SELF);
+  check(gmap(&m) == 0 && m.status == GNTST_bad_gntref, "a reference past the table: GNTST_bad_gntref");
+  map_init(&m, (void *)window, GNTMAP_host_map, 11, DOMID_SELF);
+  check(gmap(&m) == 0 && m.status == GNTST_general_error, "a grant to another domain: GNTST_general_error");
+  map_init(&m, (void *)0x1000, GNTMAP_host_map, 10, DOMID_SELF);
+  check(gmap(&m) == 0 && m.status == GNTST_general_error && ge[10].flags == GTF_permit_access,
+        "a host address with no L1 table: GNTST_general_error, nothing left pinned");
+  map_init(&m, 0, GNTMAP_device_map, 10, DOMID_SELF);
+  check(gmap(&m) == 0 && m.status == GNTST_okay, "a device mapping");
+  memset(&u, 0, sizeof u);
+  u.handle = m.handle;
+  u.dev_bus_addr = (uint64_t)smfn << 12;
+  check(gunmap(&u) == 0 && u.status == GNTST_okay && ge[10].flags == GTF_permit_access, "unmapped by its bus address");
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref, (void *)8, 1, 0, 0) == -EFAULT, "an unreadable map op: -EFAULT");
 }

@@ -92,7 +92,7 @@ void test_main(void) {
   check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_get_version, &gv, 1, 0, 0) == -ESRCH, "grant get_version of no domain: -ESRCH");
   gv.dom = 0;
   check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_get_version, &gv, 1, 0, 0) == -EPERM, "grant get_version of dom0: -EPERM");
-  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref, &gv, 1, 0, 0) == -ENOSYS, "grant map_grant_ref: -ENOSYS");
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_transfer, &gv, 1, 0, 0) == -ENOSYS, "grant transfer: -ENOSYS");
   static char grant_page[4096] __attribute__((aligned(4096)));
   check(map_page(grant_page, frames[0], 7) == 0, "the grant frame can be mapped");
   struct xen_machphys_mapping mm;

@@ -19,6 +19,7 @@ import {
 } from "../machine/frames.ts";
 import { MachineMemory } from "../machine/memory.ts";
 import { Domain, type DomainConfig } from "./domain.ts";
+import { releaseMaptrack, revokeGrantsOf } from "./hypercalls/grantmap.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type Clock, NS_PER_INSTRUCTION, RealClock, VirtualClock } from "./time.ts";
 import type { Vcpu } from "./vcpu.ts";
@@ -93,6 +94,8 @@ export class Xen {
 
   /** Frees a dead domain's frames and Xen's frames kept for it (H1). */
   destroyDomain(d: Domain): void {
+    releaseMaptrack(d);
+    revokeGrantsOf(d);
     this.domains.delete(d.id);
     this.scheduler.remove(d);
     const t = this.table;

@@ -52,6 +52,8 @@ const L1_DISALLOW = 0x98; // PWT PCD PAT
 const BASE_DISALLOW = 0x198; // PWT PCD PSE G
 const COMPAT_L3_DISALLOW_LO = 0x198;
 const GUEST_KERNEL_HI = 1 << 20; // PTE bit 52 in the high word
+/** PTE bit 62 (Xen's _PAGE_GNTTAB): the entry is a grant mapping; guests cannot set it. */
+export const PTE_GNTTAB_HI = 1 << 30;
 /** High-word bits of an entry that address frames (bits 32..51). */
 const MFN_HI_MASK = 0xfffff;
 
@@ -168,7 +170,7 @@ function entryMfn(lo: number, hi: number): number {
 /** Takes the references a present L1 entry needs (M1, M2). 0 or -errno. */
 export function getL1e(d: Domain, lo: number, hi: number): number {
   if ((lo & PTE_P) === 0) return 0;
-  if ((lo & L1_DISALLOW) !== 0) return -EINVAL;
+  if ((lo & L1_DISALLOW) !== 0 || (hi & PTE_GNTTAB_HI) !== 0) return -EINVAL;
   const mfn = entryMfn(lo, hi);
   const rw = (lo & PTE_RW) !== 0;
   const owner = mfn < 0 ? -1 : mappingOwner(d, mfn, rw);
@@ -182,6 +184,12 @@ export function getL1e(d: Domain, lo: number, hi: number): number {
 
 export function putL1e(d: Domain, lo: number, hi: number): void {
   if ((lo & PTE_P) === 0) return;
+  if ((hi & PTE_GNTTAB_HI) !== 0) {
+    // A grant mapping holds its references through the grant (hypercalls/grantmap.ts); the
+    // guest may not drop it with a page-table write (Xen's put_page_from_l1e crashes it).
+    if (d.state === "running" || d.state === "paused") d.crash("Attempt to implicitly unmap a granted PTE");
+    return;
+  }
   const mfn = entryMfn(lo, hi);
   if (mfn < 0) return;
   if ((lo & PTE_RW) !== 0) putPageType(d, mfn);

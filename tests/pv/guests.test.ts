@@ -52,3 +52,13 @@ for (const arch of ARCHES) {
     assert.match(lines.join("\n"), /crashed: failsafe: fs cannot be reloaded/);
   });
 }
+
+for (const arch of ARCHES) {
+  test(`grantunmap (${arch}): removing a grant mapping by a page-table write crashes the domain`, { skip }, async () => {
+    const image = buildPvGuest("grantunmap", arch);
+    const { domain, console } = await bootPv(image, { cmdline: "domid=1" });
+    assert.equal(console(), "mapped: 0\n");
+    assert.equal(domain.shutdownReason, SHUTDOWN_crash);
+    assert.equal(domain.crashReason, "Attempt to implicitly unmap a granted PTE");
+  });
+}

@@ -34,6 +34,7 @@ import {
   PHYSDEVOP_set_iopl,
 } from "../public.ts";
 import type { Call } from "./call.ts";
+import { mapGrantRefs, unmapGrantRefs } from "./grantmap.ts";
 
 /** Size of each EVTCHNOP argument struct (same in both widths). */
 const EVTCHN_ARG_SIZE: Record<number, number> = {
@@ -235,12 +236,18 @@ export function grantTableOp(c: Call): number {
     }
     case GNTTABOP_copy:
       return grantCopy(c, count);
+    case GNTTABOP_map_grant_ref:
+      return mapGrantRefs(c, count);
+    case GNTTABOP_unmap_grant_ref:
+      return unmapGrantRefs(c, count);
     default:
       return -ENOSYS;
   }
 }
 
 const GNTTABOP_copy = 5;
+const GNTTABOP_map_grant_ref = 0;
+const GNTTABOP_unmap_grant_ref = 1;
 const GNTCOPY_source_gref = 1;
 const GNTCOPY_dest_gref = 2;
 const GNTST_bad_gntref = -3;
