@@ -58,7 +58,8 @@ void test_main(void) {
   gnttab_set_version_t sv = {.version = 1};
   check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_set_version, &sv, 1, 0, 0) == 0, "grant set_version 1");
   sv.version = 2;
-  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_set_version, &sv, 1, 0, 0) == -ENOSYS, "grant set_version 2: -ENOSYS");
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_set_version, &sv, 1, 0, 0) == -ENOSYS && sv.version == 1,
+        "grant set_version 2: -ENOSYS, version 1 written back");
   struct gnttab_query_size qs = {.dom = DOMID_SELF};
   check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_query_size, &qs, 1, 0, 0) == 0 && qs.status == GNTST_okay && qs.max_nr_frames >= 1,
         "grant query_size");
@@ -67,6 +68,31 @@ void test_main(void) {
   set_xen_guest_handle(st.frame_list, frames);
   check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 1, 0, 0) == 0 && st.status == GNTST_okay && frames[0] != 0,
         "grant setup_table gives a frame");
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 2, 0, 0) == -EINVAL, "grant setup_table with count 2: -EINVAL");
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table | (1 << 12), &st, 1, 0, 0) == -EINVAL,
+        "grant_table_op with continuation bits: -EINVAL");
+  st.dom = 0x1234;
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 1, 0, 0) == 0 && st.status == GNTST_bad_domain,
+        "grant setup_table of no domain: GNTST_bad_domain");
+  st.dom = DOMID_SELF;
+  st.nr_frames = 65;
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 1, 0, 0) == 0 && st.status == GNTST_general_error,
+        "grant setup_table beyond max_grant_frames (64): GNTST_general_error");
+  st.nr_frames = 1;
+  set_xen_guest_handle(st.frame_list, (xen_pfn_t *)8);
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, &st, 1, 0, 0) == 0 && st.status == GNTST_bad_virt_addr,
+        "grant setup_table with an unwritable frame list: GNTST_bad_virt_addr");
+  check(qs.max_nr_frames == 64 && qs.nr_frames >= 1, "grant query_size: max 64 frames");
+  sv.version = 3;
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_set_version, &sv, 0, 0, 0) == -EINVAL && sv.version == 1,
+        "grant set_version 3: -EINVAL, the current version written back (count ignored)");
+  struct gnttab_get_version gv = {.dom = DOMID_SELF};
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_get_version, &gv, 0, 0, 0) == 0 && gv.version == 1, "grant get_version");
+  gv.dom = 0x1234;
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_get_version, &gv, 1, 0, 0) == -ESRCH, "grant get_version of no domain: -ESRCH");
+  gv.dom = 0;
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_get_version, &gv, 1, 0, 0) == -EPERM, "grant get_version of dom0: -EPERM");
+  check(HC(__HYPERVISOR_grant_table_op, GNTTABOP_transfer, &gv, 1, 0, 0) == -ENOSYS, "grant transfer: -ENOSYS");
   static char grant_page[4096] __attribute__((aligned(4096)));
   check(map_page(grant_page, frames[0], 7) == 0, "the grant frame can be mapped");
   struct xen_machphys_mapping mm;

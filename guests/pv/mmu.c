@@ -3,6 +3,8 @@
 
 #define EINVAL 22
 #define EBUSY 16 /* Xen's get_page_from_l1e: a frame it cannot take for the mapping */
+#define EPERM 1
+#define ESRCH 3
 static char scratch[4096] __attribute__((aligned(4096)));
 static char table[4096] __attribute__((aligned(4096)));
 static char gdtpage[4096] __attribute__((aligned(4096)));
@@ -63,6 +65,40 @@ void test_main(void) {
   check(mmu_update1(((uint64_t)tmfn << 12) + 16, make_pte(virt_to_mfn(scratch), 1)) == 0, "mmu_update of a pinned L1 entry");
   check(mmu_update1(((uint64_t)tmfn << 12) + 24, make_pte(foreign, 1)) == -EBUSY, "mmu_update with a foreign frame: -EBUSY");
   check(mmu_update1(((uint64_t)tmfn << 12) + 24, make_pte(tmfn, 3)) == -EBUSY, "mmu_update mapping the L1 itself writable: -EBUSY");
+  /* MMU_PT_UPDATE_PRESERVE_AD keeps the accessed/dirty bits already in the entry. */
+  check(mmu_update1(((uint64_t)tmfn << 12) + 16, make_pte(virt_to_mfn(scratch), 0x61)) == 0, "an entry with A and D");
+  check(mmu_update1((((uint64_t)tmfn << 12) + 16) | MMU_PT_UPDATE_PRESERVE_AD, make_pte(virt_to_mfn(scratch), 1)) == 0 &&
+            (((volatile uint64_t *)table)[2] & 0x61) == 0x61,
+        "MMU_PT_UPDATE_PRESERVE_AD: A and D kept");
+  check(mmu_update1(((uint64_t)tmfn << 12) + 16, make_pte(virt_to_mfn(scratch), 1)) == 0 && (((volatile uint64_t *)table)[2] & 0x60) == 0,
+        "a normal update clears them");
+  check(mmu_update1((((uint64_t)tmfn << 12) + 16) | 5, 0) == -38, "an mmu_update command 5: -ENOSYS");
+  /* Foreign forms (foreigndom = (pt owner + 1) << 16 | page owner). */
+  {
+    mmu_update_t u = {.ptr = ((uint64_t)tmfn << 12) + 16, .val = make_pte(virt_to_mfn(scratch), 1)};
+    unsigned done = 99;
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, 0, 0) == -EPERM && done == 0, "mmu_update naming dom0 as page owner: -EPERM, done 0");
+    check(HC(__HYPERVISOR_mmu_update, &u, 0, &done, 0, 0) == 0, "the same with count 0: nothing to refuse");
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, 0x1234, 0) == -ESRCH, "a page owner that does not exist: -ESRCH");
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, DOMID_XEN, 0) == -ESRCH, "DOMID_XEN as page owner: -ESRCH");
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, (0x1235u << 16) | DOMID_SELF, 0) == -ESRCH,
+          "a page-table owner that does not exist: -ESRCH");
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, (1u << 16) | DOMID_SELF, 0) == -EPERM, "dom0's page tables: -EPERM");
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, DOMID_IO, 0) == -EINVAL, "DOMID_IO mapping a RAM frame: -EINVAL");
+    u.val = make_pte(0xffff0, 1);
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, DOMID_IO, 0) == -EPERM, "DOMID_IO mapping I/O memory from a domU: -EPERM");
+    u.val = 0;
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, DOMID_IO, 0) == 0 && done == 1, "DOMID_IO clearing an entry: fine");
+    u.ptr = ((uint64_t)tmfn << 12) | MMU_MACHPHYS_UPDATE;
+    u.val = 5;
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, 0, 0) == -EPERM, "MACHPHYS_UPDATE for dom0: -EPERM");
+    check(HC(__HYPERVISOR_mmu_update, &u, 1, &done, DOMID_IO, 0) == -EINVAL, "MACHPHYS_UPDATE for DOMID_IO: -EINVAL");
+    done = 3;
+    u.ptr = ((uint64_t)tmfn << 12) + 16;
+    u.val = make_pte(virt_to_mfn(scratch), 1);
+    check(HC(__HYPERVISOR_mmu_update, &u, 1u | 0x80000000u, &done, DOMID_SELF, 0) == 0 && done == 4,
+          "MMU_UPDATE_PREEMPTED: done continues from *done");
+  }
   check(mmuext1(MMUEXT_UNPIN_TABLE, tmfn) == 0, "unpin");
   check(map_page(table, tmfn, 3) == 0, "after unpinning, writable again");
   check(mmuext1(MMUEXT_UNPIN_TABLE, tmfn) == -EINVAL, "unpinning what is not pinned: -EINVAL");

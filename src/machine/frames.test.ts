@@ -157,3 +157,24 @@ test("a destroyed domain's frames all come back, whatever their types and pins",
   assert.equal(alloc.freeFrames, 0);
   checkAll(table);
 });
+
+test("tryAllocateAligned: a free, aligned block of 2^order frames below the limit, or -1", () => {
+  const t = new FrameTable(64);
+  const a = new FrameAllocator(t, { seed: 7 });
+  const first = a.tryAllocateAligned(3, 3);
+  assert.ok(first >= 0 && first % 8 === 0);
+  for (let m = first; m < first + 8; m++) {
+    assert.equal(t.owner[m], 3);
+    assert.equal(t.check(m), undefined);
+  }
+  assert.equal(a.freeFrames, 56);
+  const low = a.tryAllocateAligned(3, 2, 16);
+  assert.ok(low >= 0 && low < 16 && low % 4 === 0);
+  // Break every 16-block, then none is left.
+  const t2 = new FrameTable(64);
+  for (const m of [0, 16, 32, 48]) t2.owner[m] = 1; // taken before the allocator sees the table
+  const a3 = new FrameAllocator(t2, { seed: 1 });
+  assert.equal(a3.tryAllocateAligned(1, 4), -1);
+  assert.ok(a3.tryAllocateAligned(1, 3) >= 0);
+  for (let m = 0; m < 64; m++) if (t2.owner[m] === 0x7ff4) assert.equal(t2.check(m), undefined);
+});

@@ -339,6 +339,51 @@ export class FrameAllocator {
     return out;
   }
 
+  /**
+   * Allocates 2^order contiguous frames starting at a multiple of 2^order (a buddy block, as
+   * Xen's alloc_domheap_pages hands out), all below `limit` (exclusive, an MFN), to `owner`.
+   * The block is the first free one at or after a pseudo-random start. Returns the first MFN,
+   * or -1 when no such block is free (nothing is taken then).
+   */
+  tryAllocateAligned(owner: number, order: number, limit = this.table.frames): number {
+    if (!Number.isInteger(order) || order < 0 || order > 20) throw new RangeError(`frame allocator: bad order ${order}`);
+    if (!Number.isInteger(owner) || owner < 0 || (owner >= DOMID_FIRST_RESERVED && owner !== DOMID_XEN)) {
+      throw new RangeError(`frame allocator: 0x${owner.toString(16)} cannot own frames`);
+    }
+    const size = 1 << order;
+    const top = Math.min(limit, this.table.frames);
+    const blocks = Math.floor(top / size);
+    if (blocks === 0 || size > this.freeCount) return -1;
+    const onList = new Uint8Array(this.table.frames);
+    for (let k = 0; k < this.freeCount; k++) onList[this.free[k]] = 1;
+    const start = this.random() % blocks;
+    for (let b = 0; b < blocks; b++) {
+      const first = ((start + b) % blocks) * size;
+      let ok = true;
+      for (let m = first; m < first + size; m++) {
+        if (onList[m] === 0) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+      let w = 0;
+      for (let k = 0; k < this.freeCount; k++) {
+        const mfn = this.free[k];
+        if (mfn < first || mfn >= first + size) this.free[w++] = mfn;
+      }
+      this.freeCount = w;
+      const t = this.table;
+      for (let m = first; m < first + size; m++) {
+        t.owner[m] = owner;
+        t.count[m] = 1;
+        t.flags[m] = FLAG_ALLOCATED;
+      }
+      return first;
+    }
+    return -1;
+  }
+
   /** As `tryAllocate`, but running out of memory is an Error naming the request. */
   allocate(owner: number, count: number): Int32Array {
     const mfns = this.tryAllocate(owner, count);

@@ -19,6 +19,7 @@ import {
 } from "../machine/frames.ts";
 import { MachineMemory } from "../machine/memory.ts";
 import { Domain, type DomainConfig } from "./domain.ts";
+import { releaseMaptrack, revokeGrantsOf } from "./hypercalls/grantmap.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type Clock, NS_PER_INSTRUCTION, RealClock, VirtualClock } from "./time.ts";
 import type { Vcpu } from "./vcpu.ts";
@@ -93,6 +94,8 @@ export class Xen {
 
   /** Frees a dead domain's frames and Xen's frames kept for it (H1). */
   destroyDomain(d: Domain): void {
+    releaseMaptrack(d);
+    revokeGrantsOf(d);
     this.domains.delete(d.id);
     this.scheduler.remove(d);
     const t = this.table;
@@ -134,6 +137,17 @@ export class Xen {
     const base = this.clock.now();
     if (!this.clock.deterministic) return base;
     return base + (v.cpu.retired - v.sliceStartRetired) * NS_PER_INSTRUCTION;
+  }
+
+  /**
+   * System time now, as a running vCPU would read it: with the deterministic clock, time moves
+   * by the instructions the vCPU in its slice has retired so far (the clock itself advances at
+   * the end of the slice).
+   */
+  now(): number {
+    const cur = this.scheduler.current;
+    if (!this.clock.deterministic || !cur) return this.clock.now();
+    return this.clock.now() + (cur.cpu.retired - cur.sliceStartRetired) * NS_PER_INSTRUCTION;
   }
 
   /** Machine byte address of a frame. */

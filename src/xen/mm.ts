@@ -52,6 +52,8 @@ const L1_DISALLOW = 0x98; // PWT PCD PAT
 const BASE_DISALLOW = 0x198; // PWT PCD PSE G
 const COMPAT_L3_DISALLOW_LO = 0x198;
 const GUEST_KERNEL_HI = 1 << 20; // PTE bit 52 in the high word
+/** PTE bit 62 (Xen's _PAGE_GNTTAB): the entry is a grant mapping; guests cannot set it. */
+export const PTE_GNTTAB_HI = 1 << 30;
 /** High-word bits of an entry that address frames (bits 32..51). */
 const MFN_HI_MASK = 0xfffff;
 
@@ -173,7 +175,7 @@ function entryMfn(lo: number, hi: number): number {
  */
 export function getL1e(d: Domain, lo: number, hi: number): number {
   if ((lo & PTE_P) === 0) return 0;
-  if ((lo & L1_DISALLOW) !== 0) return -EINVAL;
+  if ((lo & L1_DISALLOW) !== 0 || (hi & PTE_GNTTAB_HI) !== 0) return -EINVAL;
   const mfn = entryMfn(lo, hi);
   const t = d.xen.table;
   if (mfn < 0 || mfn >= t.frames) return -EPERM;
@@ -188,6 +190,12 @@ export function getL1e(d: Domain, lo: number, hi: number): number {
 
 export function putL1e(d: Domain, lo: number, hi: number): void {
   if ((lo & PTE_P) === 0) return;
+  if ((hi & PTE_GNTTAB_HI) !== 0) {
+    // A grant mapping holds its references through the grant (hypercalls/grantmap.ts); the
+    // guest may not drop it with a page-table write (Xen's put_page_from_l1e crashes it).
+    if (d.state === "running" || d.state === "paused") d.crash("Attempt to implicitly unmap a granted PTE");
+    return;
+  }
   const mfn = entryMfn(lo, hi);
   if (mfn < 0) return;
   if ((lo & PTE_RW) !== 0) putPageType(d, mfn);
@@ -354,8 +362,10 @@ export function modEntry(
   const type = t.type[mfn] as PageType;
   const oldLo = entryLo(d, mfn, index);
   const oldHi = entryHi(d, mfn, index);
-  if (preserveAd) lo = ((lo & ~(PTE_A | PTE_D)) | (oldLo & (PTE_A | PTE_D))) >>> 0;
   if (type >= PGT_L1 && type <= PGT_L4 && t.typeCount[mfn] > 0) {
+    // MMU_PT_UPDATE_PRESERVE_AD: the A/D bits already in the entry are ORed into the new one
+    // (Xen's update_intpte), for page-table entries only.
+    if (preserveAd) lo = (lo | (oldLo & (PTE_A | PTE_D))) >>> 0;
     if (!guestSlot(d, type, mfn, index)) return d.is64 && type === PGT_L4 ? -EINVAL : -EINVAL;
     if (d.is32 && type === PGT_L3 && index >= 3) return -EINVAL;
     const rc = type === PGT_L1 ? getL1e(d, lo, hi) : getUpper(d, type, index, lo, hi);

@@ -15,6 +15,7 @@ export const EACCES = 13;
 export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
+export const ENXIO = 6;
 export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
@@ -118,6 +119,10 @@ export const CALLBACKF_mask_events = 1;
 export const CALLBACKOP_register = 0;
 export const CALLBACKOP_unregister = 1;
 
+// ---- nmi_op -------------------------------------------------------------------------------------
+export const XENNMI_register_callback = 0;
+export const XENNMI_unregister_callback = 1;
+
 // ---- vcpu_op ------------------------------------------------------------------------------------
 export const VCPUOP_initialise = 0;
 export const VCPUOP_up = 1;
@@ -210,6 +215,7 @@ export const GNTST_bad_domain = -2;
 export const PHYSDEVOP_irq_status_query = 5;
 export const PHYSDEVOP_set_iopl = 6;
 export const PHYSDEVOP_set_iobitmap = 7;
+export const PHYSDEVOP_eoi = 12;
 
 // ---- set_segment_base -------------------------------------------------------------------------
 export const SEGBASE_FS = 0;
@@ -219,6 +225,8 @@ export const SEGBASE_GS_USER_SEL = 3;
 
 // ---- domain ids -----------------------------------------------------------------------------------
 export const DOMID_SELF = 0x7ff0;
+export const DOMID_IO = 0x7ff1;
+export const DOMID_XEN = 0x7ff2;
 
 // ---- selectors (xen-pv-abi.md §5.1) ---------------------------------------------------------------
 export const FIRST_RESERVED_GDT_ENTRY = 7168;

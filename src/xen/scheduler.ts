@@ -35,13 +35,7 @@ import { runVcpu } from "./entry.ts";
 import type { Xen } from "./hypervisor.ts";
 import { VIRQ_TIMER } from "./public.ts";
 import { NS_PER_INSTRUCTION } from "./time.ts";
-import {
-  RUNSTATE_blocked,
-  RUNSTATE_offline,
-  RUNSTATE_runnable,
-  RUNSTATE_running,
-  type Vcpu,
-} from "./vcpu.ts";
+import { RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable, RUNSTATE_running, type Vcpu } from "./vcpu.ts";
 
 export const CSCHED_SLICE_NS = 30_000_000;
 /** The accounting period over which caps are enforced (Xen: 3 ticks of 10 ms). */
@@ -85,6 +79,8 @@ export class Scheduler {
   private chunk = INITIAL_CHUNK;
   /** ns each vCPU has run (the scheduler's accounting; 1 ns per instruction when deterministic). */
   private readonly ranNs = new Map<Vcpu, number>();
+  /** The vCPU that ran last (a different one next means a context switch). */
+  private lastRun: Vcpu | undefined;
   /** Set by a yielding or blocking vCPU, or a preempting wake-up: end the slice now. */
   yieldRequested = false;
   /** Debug hook (tests): every slice as it ends, with its start and end time and why it ended. */
@@ -250,6 +246,7 @@ export class Scheduler {
     if (v === undefined) return;
     this.current = undefined;
     if (v.runstate === RUNSTATE_running) v.runstate = v.online ? RUNSTATE_runnable : RUNSTATE_offline;
+    if (v.domain.state === "running") v.writeRunstateArea();
     const i = this.queue.indexOf(v);
     if (i >= 0) this.queue.splice(i, 1);
     this.queue.push(v);
@@ -284,6 +281,7 @@ export class Scheduler {
       }
     }
     this.preempt = false;
+    const startsSlice = v === undefined;
     if (v === undefined) {
       v = this.pick(now);
       if (!v) return false;
@@ -301,6 +299,13 @@ export class Scheduler {
       ? Math.min(Math.ceil(span / NS_PER_INSTRUCTION), this.chunk)
       : this.chunk;
     v.runstate = RUNSTATE_running;
+    // Switching between vCPUs reloads the data segments (Xen's load_segments, entry.ts) and
+    // writes the runstate area of the vCPU switched in.
+    if (this.lastRun !== v) {
+      if (this.lastRun !== undefined) v.reloadSegments = true;
+      this.lastRun = v;
+    }
+    if (startsSlice) v.writeRunstateArea();
     v.sliceStartRetired = v.cpu.retired;
     v.sliceStartNs = now;
     this.yieldRequested = false;

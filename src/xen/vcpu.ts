@@ -87,6 +87,8 @@ export class Vcpu {
   nmiCallback: Callback = { cs: 0, lo: 0, hi: 0 };
   failsafeDisablesEvents = false;
   syscallDisablesEvents = false;
+  syscall32DisablesEvents = false;
+  sysenterDisablesEvents = false;
   /** Virtual CR0.TS (fpu_taskswitch, CLTS, MOV CR0). */
   virtualTs = false;
   /** Virtual CR4 as the guest sees it. */
@@ -117,7 +119,7 @@ export class Vcpu {
 
   // ---- scheduling and time ----
   online = false;
-  runstate = RUNSTATE_offline;
+  private runstateValue = RUNSTATE_offline;
   /** Blocked in SCHEDOP_block (wakes on upcall_pending) or SCHEDOP_poll (on `pollPorts`). */
   blocked = false;
   pollPorts: number[] | null = null;
@@ -139,6 +141,29 @@ export class Vcpu {
   /** Runstate area registered by the guest (virtual address), 0 = none. */
   runstateAreaLo = 0;
   runstateAreaHi = 0;
+  /** Runstate accounting: ns spent in each RUNSTATE_* and when the current one began. */
+  readonly runstateTime = [0, 0, 0, 0];
+  runstateEntry = 0;
+  /** A virtual NMI is pending (VCPUOP_send_nmi); delivered through trap vector 2. */
+  nmiPending = false;
+  /** NMIs are masked: one was delivered and the guest has not yet done HYPERVISOR_iret
+   * (Xen's async_exception_mask). */
+  nmiMasked = false;
+  /** The vCPU has a context (vCPU 0 from the builder, others from VCPUOP_initialise). */
+  initialised = false;
+  /** The data segment registers must be reloaded from their descriptors before the guest
+   * runs again (a descriptor table changed, or another vCPU ran): a selector that no longer
+   * loads goes to the failsafe callback (entry.ts reloadDataSegments). */
+  reloadSegments = false;
+  /** The context VCPUOP_initialise gave could not be entered (CS/SS do not load): what the
+   * first return to the guest does instead (entry.ts), as Xen's exit path would. */
+  badEntry: { cs: number; ss: number } | null = null;
+  /** VCPUOP_register_vcpu_info was done (Xen allows it once). */
+  vcpuInfoRegistered = false;
+  /** physdev_op set_iobitmap: guest virtual address of the bitmap and the ports it covers. */
+  iobmpLo = 0;
+  iobmpHi = 0;
+  iobmpLimit = 0;
   /** Statistics. */
   hypercalls = 0;
   exits = 0;
@@ -169,6 +194,59 @@ export class Vcpu {
     }
   }
 
+  /** The RUNSTATE_* the vCPU is in; changing it accounts the time spent in the old one. */
+  get runstate(): number {
+    return this.runstateValue;
+  }
+  set runstate(state: number) {
+    if (state === this.runstateValue) return;
+    const now = this.domain.xen.now();
+    this.runstateTime[this.runstateValue] += Math.max(0, now - this.runstateEntry);
+    this.runstateEntry = now;
+    this.runstateValue = state;
+  }
+
+  /** vcpu_runstate_info as of `now` (44 bytes for 32-bit guests, 48 for 64-bit). */
+  runstateInfo(now: number): Uint8Array {
+    const is64 = this.domain.is64;
+    const b = new Uint8Array(is64 ? 48 : 44);
+    const dv = new DataView(b.buffer);
+    const at = is64 ? 8 : 4;
+    const put64 = (off: number, v: number): void => {
+      dv.setUint32(off, (v % 4294967296) >>> 0, true);
+      dv.setUint32(off + 4, Math.floor(v / 4294967296) >>> 0, true);
+    };
+    dv.setUint32(0, this.runstateValue, true);
+    put64(at, this.runstateEntry);
+    for (let i = 0; i < 4; i++) {
+      const extra = i === this.runstateValue ? Math.max(0, now - this.runstateEntry) : 0;
+      put64(at + 8 + i * 8, this.runstateTime[i] + extra);
+    }
+    return b;
+  }
+
+  /**
+   * Writes the runstate area the guest registered (VCPUOP_register_runstate_memory_area), as
+   * Xen's update_runstate_area: through the vCPU's current page tables, a fault ignored; with
+   * vm_assist runstate_update_flag, XEN_RUNSTATE_UPDATE (bit 63 of state_entry_time) is set
+   * while the area is written.
+   */
+  writeRunstateArea(): void {
+    if (this.runstateAreaLo === 0 && this.runstateAreaHi === 0) return;
+    const lo = this.runstateAreaLo | 0;
+    const hi = this.domain.is64 ? this.runstateAreaHi | 0 : 0;
+    const info = this.runstateInfo(this.runstateEntry);
+    const flag = (this.domain.vmAssist & (1 << 5)) !== 0;
+    const at = this.domain.is64 ? 8 : 4;
+    if (flag) {
+      const w = new Uint8Array(info.subarray(at, at + 8));
+      w[7] |= 0x80;
+      const a = (lo >>> 0) + at;
+      if (this.cpu.writeGuest(a | 0, a > 0xffffffff ? hi + 1 : hi, w, false) !== 0) return;
+    }
+    this.cpu.writeGuest(lo, hi, info, false);
+  }
+
   /** Machine address of this vCPU's vcpu_info. */
   get vcpuInfo(): number {
     return this.vcpuInfoMfn * FRAME_SIZE + this.vcpuInfoOffset;
@@ -197,16 +275,34 @@ export class Vcpu {
     writeTimeInfo(this.domain.xen.memory.u8, this.vcpuInfo + 32, this.domain.xen.clock.now());
   }
 
-  /** Loads the register state the builder computed (xen-pv-abi.md §2.4). */
-  setEntryState(e: EntryRegisters): void {
+  /**
+   * Resets the processor to the PV execution environment: long-mode paging, Xen's GDT window
+   * and empty IDT, no LDT, the guest ring (1 for 32-bit, 3 for 64-bit).
+   */
+  resetProcessor(): void {
     const cpu = this.cpu;
     const s = this.s;
     cpu.reset();
     s[S.CR0] = S.CR0_PE | S.CR0_MP | S.CR0_ET | S.CR0_NE | S.CR0_WP | S.CR0_PG;
     s[S.CR4] = S.CR4_PAE;
     s[S.EFER] = S.EFER_LME | S.EFER_LMA | S.EFER_NXE | S.EFER_SCE;
+    s[S.CPL] = this.domain.is64 ? 3 : 1;
+    cpu.loadSegmentRaw(S.SEG_LDTR, 0, 0, 0, S.ATTR_UNUSABLE);
+    cpu.loadSegmentRaw(S.SEG_TR, 0, 0, 0, 0x8b);
+    s[S.GDTR_BASE_LO] = PerDomainArea.gdtLo(this.id);
+    s[S.GDTR_BASE_HI] = PERDOMAIN_HI;
+    s[S.GDTR_LIMIT] = FIRST_RESERVED_GDT_BYTE + 0xfff;
+    s[S.IDTR_BASE_LO] = 0;
+    s[S.IDTR_BASE_HI] = 0;
+    s[S.IDTR_LIMIT] = 0;
+  }
+
+  /** Loads the register state the builder computed (xen-pv-abi.md §2.4). */
+  setEntryState(e: EntryRegisters): void {
+    const cpu = this.cpu;
+    const s = this.s;
+    this.resetProcessor();
     const is64 = this.domain.is64;
-    s[S.CPL] = is64 ? 3 : 1;
     // Xen's flat segments (their descriptors are in Xen's GDT page, xenspace.ts).
     const FLAT = -1;
     const code64 = 0xa0fb;
@@ -228,14 +324,6 @@ export class Vcpu {
     seg(S.SEG_ES, e.es);
     seg(S.SEG_FS, e.fs);
     seg(S.SEG_GS, e.gs);
-    cpu.loadSegmentRaw(S.SEG_LDTR, 0, 0, 0, S.ATTR_UNUSABLE);
-    cpu.loadSegmentRaw(S.SEG_TR, 0, 0, 0, 0x8b);
-    s[S.GDTR_BASE_LO] = PerDomainArea.gdtLo(this.id);
-    s[S.GDTR_BASE_HI] = PERDOMAIN_HI;
-    s[S.GDTR_LIMIT] = FIRST_RESERVED_GDT_BYTE + 0xfff;
-    s[S.IDTR_BASE_LO] = 0;
-    s[S.IDTR_BASE_HI] = 0;
-    s[S.IDTR_LIMIT] = 0;
     s[S.DR6] = e.dr6 | 0;
     s[S.DR7] = e.dr7 | 0;
     cpu.setRip(lo32(e.rip), hi32(e.rip));
@@ -251,6 +339,7 @@ export class Vcpu {
     this.loadCr3();
     this.upcallMask = e.upcallMask;
     this.online = true;
+    this.initialised = true;
     this.runstate = RUNSTATE_runnable;
   }
 

@@ -28,6 +28,8 @@ export interface BootOptions extends XenOptions {
   xen?: Xen;
   /** A xenstore tree shared by several domains (default: a fresh one). */
   store?: XenStore;
+  /** vCPUs of the domain (default 1); vCPU 0 starts, the others wait for VCPUOP_initialise. */
+  vcpus?: number;
 }
 
 export interface Booted {
@@ -67,6 +69,7 @@ export function buildPv(path: string, options: BootOptions = {}): Booted {
       kernel: loadKernelSync(path),
       memoryMiB: options.memoryMiB ?? 8,
       cmdline: options.cmdline,
+      vcpus: options.vcpus,
       emulateL2Writes: options.emulateL2Writes,
     },
     { paused: true },

@@ -51,6 +51,8 @@ function revive(b: Booted, v: Vcpu): boolean {
 export function fuzzHypercalls(arch: PvArch, calls: number, seed: number): FuzzResult {
   const hostErrors: string[] = [];
   const b = buildPv(buildPvGuest("hello", arch), {
+    // Two vCPUs, so VCPUOP_initialise/up/down/register_vcpu_info of a second one are reached.
+    vcpus: 2,
     log: (l) => {
       if (/hypervisor error/.test(l)) hostErrors.push(l);
     },

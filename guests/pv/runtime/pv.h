@@ -43,6 +43,8 @@ int strncmp(const char *a, const char *b, size_t n);
 void check(int ok, const char *what);
 /* Prints the summary and shuts down: poweroff when every check passed, crash otherwise. */
 void finish(void) __attribute__((noreturn));
+/* Prints the summary line only. */
+void report(void);
 void shutdown(unsigned reason) __attribute__((noreturn));
 
 /* Frames and addresses. */

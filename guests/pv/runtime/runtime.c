@@ -148,8 +148,10 @@ void shutdown(unsigned reason) {
   for (;;) {}
 }
 
+void report(void) { printf("checks: %u passed, %u failed\n", checks_passed, checks_failed); }
+
 void finish(void) {
-  printf("checks: %u passed, %u failed\n", checks_passed, checks_failed);
+  report();
   shutdown(checks_failed ? SHUTDOWN_crash : SHUTDOWN_poweroff);
 }
 

@@ -3,7 +3,7 @@
 
 import * as S from "../../x86/state.ts";
 import { shutdownReasonName } from "../domain.ts";
-import { loadSegment, toggleGuestMode } from "../entry.ts";
+import { badIret64, failsafeIret32, loadSegment, selectorFault, toggleGuestMode } from "../entry.ts";
 import { addr } from "../guestmem.ts";
 import {
   CALLBACKF_mask_events,
@@ -19,6 +19,9 @@ import {
   CONSOLEIO_write,
   DOMID_SELF,
   E2BIG,
+  EEXIST,
+  EFAULT,
+  SHUTDOWN_poweroff,
   EINVAL,
   ENOENT,
   ENOSYS,
@@ -51,6 +54,13 @@ import {
   VCPUOP_stop_singleshot_timer,
   VCPUOP_up,
   VGCF_in_syscall,
+  XENNMI_register_callback,
+  XENNMI_unregister_callback,
+  FLAT_KERNEL_CS64,
+  FLAT_RING1_CS,
+  TI_MASK_EVENTS,
+  VCPUOP_send_nmi,
+  VMASST_TYPE_architectural_iopl,
   VMASST_CMD_disable,
   VMASST_CMD_enable,
   VMASST_TYPE_pae_extended_cr3,
@@ -72,7 +82,8 @@ import {
   XENVER_platform_parameters,
   XENVER_version,
 } from "../public.ts";
-import { RUNSTATE_running } from "../vcpu.ts";
+import { RUNSTATE_offline, RUNSTATE_runnable } from "../vcpu.ts";
+import { guestContextSize, initialiseVcpu, registerVcpuInfo } from "./vcpuctx.ts";
 import { type Call, NO_RESULT } from "./call.ts";
 
 const MAX_CONSOLE_WRITE = 16384;
@@ -125,33 +136,74 @@ export function stackSwitch(c: Call): number {
   return 0;
 }
 
+/** A 64-bit address is canonical (bits 63..47 all equal). */
+function canonical(lo: number, hi: number): boolean {
+  void lo;
+  return ((hi + 0x8000) & 0xffff0000) === 0;
+}
+
+/** Xen's fixup_guest_code_selector: a 32-bit guest's RPL-0 selector becomes RPL 1. */
+function fixCs(c: Call, cs: number): number {
+  return c.d.is32 && (cs & 3) === 0 ? (cs | 1) & 0xffff : cs & 0xffff;
+}
+
+/**
+ * register_guest_nmi_callback: the NMI callback is trap-table vector 2 with events masked
+ * (FLAT_KERNEL_CS / FLAT_COMPAT_KERNEL_CS). An NMI reason already latched in shared_info
+ * re-asserts the edge on vCPU 0.
+ */
+function registerNmi(c: Call, lo: number, hi: number): number {
+  const v = c.v;
+  if (c.is64 && !canonical(lo, hi)) return -EINVAL;
+  v.trapCs[2] = c.is64 ? FLAT_KERNEL_CS64 : FLAT_RING1_CS;
+  v.trapFlags[2] = TI_MASK_EVENTS;
+  v.trapLo[2] = lo | 0;
+  v.trapHi[2] = c.is64 ? hi | 0 : 0;
+  const reason = c.d.xen.memory.u8[c.d.sharedInfo + (c.is64 ? 3104 : 2324)];
+  if (v.id === 0 && reason !== 0) v.nmiPending = true;
+  return 0;
+}
+
+function unregisterNmi(c: Call): number {
+  const v = c.v;
+  v.trapCs[2] = 0;
+  v.trapFlags[2] = 0;
+  v.trapLo[2] = 0;
+  v.trapHi[2] = 0;
+  return 0;
+}
+
+/** Xen's register_guest_callback / compat_register_guest_callback. */
 function setCb(c: Call, type: number, cs: number, lo: number, hi: number, flags: number): number {
   const v = c.v;
-  const cb = { cs: (cs & 3) === 0 && (cs & 0xfffc) !== 0 ? cs | 1 : cs, lo: lo | 0, hi: hi | 0 };
+  if (c.is64 && !canonical(lo, hi)) return -EINVAL;
+  const cb = { cs: fixCs(c, cs), lo: lo | 0, hi: c.is64 ? hi | 0 : 0 };
+  const mask = (flags & CALLBACKF_mask_events) !== 0;
   switch (type) {
     case CALLBACKTYPE_event:
       v.eventCallback = cb;
       return 0;
     case CALLBACKTYPE_failsafe:
       v.failsafeCallback = cb;
-      v.failsafeDisablesEvents = (flags & CALLBACKF_mask_events) !== 0;
+      v.failsafeDisablesEvents = mask;
       return 0;
     case CALLBACKTYPE_syscall:
-      if (!c.is64) return -EINVAL;
+      if (!c.is64) return -ENOSYS;
       v.syscallCallback = cb;
-      v.syscallDisablesEvents = (flags & CALLBACKF_mask_events) !== 0;
+      v.syscallDisablesEvents = mask;
       return 0;
     case CALLBACKTYPE_syscall32:
       v.syscall32Callback = cb;
+      v.syscall32DisablesEvents = mask;
       return 0;
     case CALLBACKTYPE_sysenter:
       v.sysenterCallback = cb;
+      v.sysenterDisablesEvents = mask;
       return 0;
     case CALLBACKTYPE_nmi:
-      v.nmiCallback = cb;
-      return 0;
+      return registerNmi(c, lo, hi);
     default:
-      return -EINVAL;
+      return -ENOSYS;
   }
 }
 
@@ -168,7 +220,11 @@ export function setCallbacks(c: Call): number {
   return 0;
 }
 
-/** callback_op(register|unregister, {u16 type, u16 flags, address}). */
+/**
+ * callback_op(register, {u16 type, u16 flags, address}) / (unregister, {u16 type}): as Xen,
+ * unknown types -ENOSYS (syscall is 64-bit only), only the NMI callback can be unregistered
+ * (the others -EINVAL).
+ */
 export function callbackOp(c: Call): number {
   const cmd = c.u(0);
   if (cmd === CALLBACKOP_register) {
@@ -181,20 +237,32 @@ export function callbackOp(c: Call): number {
   }
   if (cmd === CALLBACKOP_unregister) {
     const type = c.mem.u16(c.lo(1), c.hi(1));
-    if (type === CALLBACKTYPE_event || type === CALLBACKTYPE_failsafe) return -EINVAL;
-    return setCb(c, type, 0, 0, 0, 0);
+    switch (type) {
+      case CALLBACKTYPE_event:
+      case CALLBACKTYPE_failsafe:
+      case CALLBACKTYPE_syscall32:
+      case CALLBACKTYPE_sysenter:
+        return -EINVAL;
+      case CALLBACKTYPE_syscall:
+        return c.is64 ? -EINVAL : -ENOSYS;
+      case CALLBACKTYPE_nmi:
+        return unregisterNmi(c);
+      default:
+        return -ENOSYS;
+    }
   }
   return -ENOSYS;
 }
 
-/** nmi_op(register 0 | unregister 1, address). */
+/** nmi_op(XENNMI_register_callback, {ulong handler_address, ulong pad}) / (unregister). */
 export function nmiOp(c: Call): number {
   const cmd = c.u(0);
-  if (cmd === 0) {
-    if (c.v.id !== 0) return -EINVAL;
-    return setCb(c, CALLBACKTYPE_nmi, 0, c.lo(1), c.hi(1), 0);
+  if (cmd === XENNMI_register_callback) {
+    const [lo, hi] = c.mem.ulong(c.lo(1), c.hi(1));
+    c.mem.ulong(...addr(c.lo(1), c.hi(1), c.ulongBytes)); // the whole struct is copied in
+    return registerNmi(c, lo, hi);
   }
-  if (cmd === 1) return setCb(c, CALLBACKTYPE_nmi, 0, 0, 0, 0);
+  if (cmd === XENNMI_unregister_callback) return unregisterNmi(c);
   return -ENOSYS;
 }
 
@@ -433,48 +501,66 @@ export function setTimerOp(c: Call): number {
 
 // ------------------------------------------------------------------ vcpu_op
 
+/**
+ * vcpu_op(cmd, vcpuid, arg), as Xen's do_vcpu_op: -ENOENT for a vCPU that does not exist.
+ * initialise (once: -EEXIST after), up (-EINVAL before initialise), down (the last vCPU going
+ * down shuts the domain down, poweroff), is_up, runstate info and area, timers,
+ * register_vcpu_info, send_nmi; others -ENOSYS.
+ */
 export function vcpuOp(c: Call): number {
   const cmd = c.u(0);
   const id = c.u(1);
   const target = c.d.vcpus[id];
   if (!target) return -ENOENT;
-  const now = c.d.xen.clock.now();
+  const now = c.d.xen.now();
   switch (cmd) {
     case VCPUOP_is_up:
       return target.online ? 1 : 0;
     case VCPUOP_up:
-      if (!target.online && target.guestTable === 0) return -EINVAL;
-      target.online = true;
+      if (!target.initialised) return -EINVAL;
+      if (!target.online) {
+        target.online = true;
+        target.runstate = RUNSTATE_runnable;
+      }
       return 0;
-    case VCPUOP_down:
-      target.online = false;
+    case VCPUOP_down: {
+      if (!c.d.vcpus.some((x) => x !== target && x.online)) {
+        c.d.shutdown(SHUTDOWN_poweroff);
+        return 0;
+      }
+      if (target.online) {
+        target.online = false;
+        target.blocked = false;
+        target.pollPorts = null;
+        target.runstate = RUNSTATE_offline;
+        target.writeRunstateArea();
+        target.cpu.requestExit();
+      }
       if (target === c.v) c.d.xen.scheduler.yieldRequested = true;
       return 0;
-    case VCPUOP_initialise:
-      return -ENOSYS;
-    case VCPUOP_get_runstate_info: {
-      const b = new Uint8Array(c.is64 ? 48 : 44);
-      const dv = new DataView(b.buffer);
-      dv.setUint32(0, target === c.v ? RUNSTATE_running : target.runstate, true);
-      const at = c.is64 ? 8 : 4;
-      dv.setUint32(at, (now % 4294967296) >>> 0, true);
-      dv.setUint32(at + 4, Math.floor(now / 4294967296), true);
-      c.mem.write(c.lo(2), c.hi(2), b);
-      return 0;
     }
+    case VCPUOP_initialise: {
+      const b = c.mem.bytes(c.lo(2), c.hi(2), guestContextSize(c.is64));
+      if (target.initialised) return -EEXIST;
+      return initialiseVcpu(c, target, b);
+    }
+    case VCPUOP_get_runstate_info:
+      c.mem.write(c.lo(2), c.hi(2), target.runstateInfo(now));
+      return 0;
     case VCPUOP_register_runstate_memory_area: {
-      // {u64 addr} — write the current runstate there (xen-pv-abi.md §7.6).
+      // {u64 addr}: guest_handle_okay (-EFAULT), then written now and at every switch in and
+      // out; a copy that faults is ignored, as Xen.
       const [aLo, aHi] = c.mem.u64(c.lo(2), c.hi(2));
-      target.runstateAreaLo = aLo;
-      target.runstateAreaHi = c.is64 ? aHi : 0;
-      if (aLo !== 0 || aHi !== 0) {
-        const b = new Uint8Array(c.is64 ? 48 : 44);
-        const dv = new DataView(b.buffer);
-        dv.setUint32(0, target === c.v ? RUNSTATE_running : target.runstate, true);
-        const at = c.is64 ? 8 : 4;
-        dv.setUint32(at, (now % 4294967296) >>> 0, true);
-        dv.setUint32(at + 4, Math.floor(now / 4294967296), true);
-        c.mem.write(aLo, c.is64 ? aHi : 0, b);
+      const hi = c.is64 ? aHi : 0;
+      if (!c.handleOkay(aLo, hi, c.is64 ? 48 : 44)) return -EFAULT;
+      target.runstateAreaLo = aLo | 0;
+      target.runstateAreaHi = hi | 0;
+      if (aLo !== 0 || hi !== 0) {
+        try {
+          c.mem.write(aLo, hi, target.runstateInfo(target === c.v ? target.runstateEntry : now));
+        } catch {
+          // ignored
+        }
       }
       return 0;
     }
@@ -505,9 +591,16 @@ export function vcpuOp(c: Call): number {
       target.singleshot = -1;
       return 0;
     case VCPUOP_register_vcpu_info:
-      return -ENOSYS;
+      return registerVcpuInfo(c, target);
     case VCPUOP_get_physid:
       return -EINVAL;
+    case VCPUOP_send_nmi:
+      if (!c.isNull(2)) return -EINVAL;
+      if (!target.nmiPending) {
+        target.nmiPending = true;
+        if (target !== c.v) target.cpu.requestExit();
+      }
+      return 0;
     default:
       return -ENOSYS;
   }
@@ -561,6 +654,10 @@ export function setSegmentBase(c: Call): number {
 /**
  * HYPERVISOR_iret. 64-bit: {rax, r11, rcx, flags, rip, cs, rflags, rsp, ss} at RSP
  * (xen-pv-abi.md §5.3). 32-bit (compat): {eax, eip, cs, eflags, [esp, ss]} at ESP.
+ * Both end NMI masking (Xen's async_exception_cleanup). A frame that cannot be read, a return
+ * to ring 0, or a 64-bit return to user mode with no user page table crash the domain; CS/SS
+ * that cannot be loaded go to the failsafe callback (32-bit) or fault in the guest at the
+ * context it asked for (64-bit), as Xen's exit path does.
  */
 export function iret(c: Call): number {
   const v = c.v;
@@ -569,6 +666,7 @@ export function iret(c: Call): number {
   const cpu = v.cpu;
   const spLo = s[S.REG_ESP * 2] >>> 0;
   const spHi = d.is64 ? s[S.REG_ESP * 2 + 1] >>> 0 : 0;
+  const archIopl = (d.vmAssist & (1 << VMASST_TYPE_architectural_iopl)) !== 0;
   if (d.is64) {
     let b: Uint8Array;
     try {
@@ -589,13 +687,14 @@ export function iret(c: Call): number {
     const [rspLo, rspHi] = q(7);
     const [ss] = q(8);
     const toUser = (cs & 3) === 3;
-    if (toUser && v.kernelMode) {
+    if (toUser) {
       if (v.guestTableUser === 0) {
         d.crash("iret to user mode without a user page table");
         return NO_RESULT;
       }
-      toggleGuestMode(v);
+      if (v.kernelMode) toggleGuestMode(v);
     }
+    if (archIopl) v.iopl = (rfl >>> 12) & 3;
     const csSel = (cs | 3) & 0xffff;
     const ssSel = (ss | 3) & 0xffff;
     if ((flags & VGCF_in_syscall) === 0) {
@@ -604,63 +703,86 @@ export function iret(c: Call): number {
       s[1 * 2] = rcxLo | 0;
       s[1 * 2 + 1] = rcxHi | 0;
     }
+    s[0] = raxLo | 0;
+    s[1] = raxHi | 0;
+    const newFlags = ((rfl & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0;
+    v.upcallMask = (rfl & S.F_IF) === 0 ? 1 : 0;
+    v.nmiMasked = false;
     s[S.CPL] = 3;
-    if (!loadSegment(v, S.SEG_CS, csSel, 3) || !loadSegment(v, S.SEG_SS, ssSel, 3)) {
-      d.crash(`iret: bad selectors cs 0x${csSel.toString(16)} ss 0x${ssSel.toString(16)}`);
+    const csOk = loadSegment(v, S.SEG_CS, csSel, 3);
+    const ssOk = csOk && loadSegment(v, S.SEG_SS, ssSel, 3);
+    if (!csOk || !ssOk) {
+      const [vec, err] = csOk ? selectorFault(v, ssSel, true) : selectorFault(v, csSel, false);
+      cpu.setEflags(newFlags);
+      badIret64(v, { cs: csSel, ss: ssSel, ripLo, ripHi, spLo: rspLo, spHi: rspHi, flags: newFlags, fromUser: toUser }, vec, err);
       return NO_RESULT;
     }
     s[S.RIP_LO] = ripLo | 0;
     s[S.RIP_HI] = ripHi | 0;
     s[S.REG_ESP * 2] = rspLo | 0;
     s[S.REG_ESP * 2 + 1] = rspHi | 0;
-    s[0] = raxLo | 0;
-    s[1] = raxHi | 0;
-    cpu.setEflags(((rfl & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0);
-    v.upcallMask = (rfl & S.F_IF) === 0 ? 1 : 0;
+    cpu.setEflags(newFlags);
     cpu.updateMode();
     return NO_RESULT;
   }
-  // compat
+  // compat (Xen's compat_iret)
   let b: Uint8Array;
   try {
-    b = c.mem.bytes(spLo, 0, 24);
+    b = c.mem.bytes(spLo, 0, 16);
   } catch {
-    try {
-      b = new Uint8Array(24);
-      b.set(c.mem.bytes(spLo, 0, 16));
-    } catch {
-      d.crash("iret: cannot read the iret frame");
-      return NO_RESULT;
-    }
+    d.crash("iret: cannot read the iret frame");
+    return NO_RESULT;
   }
   const dv = new DataView(b.buffer);
   const eax = dv.getUint32(0, true);
   const eip = dv.getUint32(4, true);
   const cs = dv.getUint32(8, true) & 0xffff;
   const eflags = dv.getUint32(12, true);
-  const rpl = (cs & 3) === 0 ? 1 : cs & 3;
-  if (rpl === 3) {
-    const esp = dv.getUint32(16, true);
-    const ss = dv.getUint32(20, true) & 0xffff;
-    s[S.CPL] = 3;
-    if (!loadSegment(v, S.SEG_CS, cs | 3, 3) || !loadSegment(v, S.SEG_SS, ss, 3)) {
-      d.crash(`iret: bad user selectors cs 0x${cs.toString(16)} ss 0x${ss.toString(16)}`);
-      return NO_RESULT;
-    }
-    s[S.REG_ESP * 2] = esp | 0;
-  } else {
-    s[S.CPL] = 1;
-    if (!loadSegment(v, S.SEG_CS, (cs & ~3) | 1, 1)) {
-      d.crash(`iret: bad code selector 0x${cs.toString(16)}`);
-      return NO_RESULT;
-    }
-    s[S.REG_ESP * 2] = (spLo + 16) | 0;
+  if ((cs & 3) === 0) {
+    d.crash(`iret: return to ring 0 (cs 0x${cs.toString(16)})`);
+    return NO_RESULT;
   }
+  let esp: number;
+  let ss: number;
+  if ((cs & 3) === 1) {
+    esp = (spLo + 16) >>> 0;
+    ss = s[S.segWord(S.SEG_SS, S.SEG_SEL)] & 0xffff;
+  } else {
+    try {
+      const b2 = c.mem.bytes((spLo + 16) >>> 0, 0, 8);
+      const dv2 = new DataView(b2.buffer);
+      esp = dv2.getUint32(0, true);
+      ss = dv2.getUint32(4, true) & 0xffff;
+    } catch {
+      d.crash("iret: cannot read the iret frame");
+      return NO_RESULT;
+    }
+  }
+  if (archIopl) v.iopl = (eflags >>> 12) & 3;
+  const newFlags = ((eflags & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0;
+  s[0] = eax | 0;
+  s[1] = 0;
+  v.upcallMask = (eflags & S.F_IF) === 0 ? 1 : 0;
+  v.nmiMasked = false;
+  const rpl = cs & 3;
+  const prevCpl = s[S.CPL];
+  s[S.CPL] = rpl;
+  const ok =
+    loadSegment(v, S.SEG_CS, cs, rpl) && (rpl === 1 || loadSegment(v, S.SEG_SS, ss, rpl));
+  if (!ok) {
+    s[S.CPL] = prevCpl;
+    cpu.setEflags(newFlags);
+    failsafeIret32(
+      v,
+      { cs, ss, ripLo: eip, ripHi: 0, spLo: esp, spHi: 0, flags: newFlags, fromUser: (cs & 2) !== 0 },
+      `cs 0x${cs.toString(16)} / ss 0x${ss.toString(16)} cannot be loaded`,
+    );
+    return NO_RESULT;
+  }
+  s[S.REG_ESP * 2] = esp | 0;
   s[S.RIP_LO] = eip | 0;
   s[S.RIP_HI] = 0;
-  s[0] = eax | 0;
-  cpu.setEflags(((eflags & ~(S.F_IOPL | S.F_VM)) | S.F_IF) >>> 0);
-  v.upcallMask = (eflags & S.F_IF) === 0 ? 1 : 0;
+  cpu.setEflags(newFlags);
   cpu.updateMode();
   return NO_RESULT;
 }

@@ -43,6 +43,19 @@ export class Call {
   get is64(): boolean {
     return this.d.is64;
   }
+  /**
+   * Xen's guest_handle_okay / compat_handle_okay: [lo:hi, +len) is guest address space (64-bit:
+   * outside Xen's L4 slots 256..271; 32-bit: below the hypervisor hole). Checks the range only.
+   */
+  handleOkay(lo: number, hi: number, len: number): boolean {
+    if (this.d.is64) {
+      const inXen = (h: number): boolean => h >>> 0 >= 0xffff8000 && h >>> 0 < 0xffff8800;
+      const end = (lo >>> 0) + len;
+      const endHi = end > 0xffffffff ? (hi + Math.floor(end / 4294967296)) | 0 : hi;
+      return !inXen(hi) && !inXen(endHi);
+    }
+    return (lo >>> 0) + len <= 0xf5800000;
+  }
   /** Bytes of a guest `unsigned long`. */
   get ulongBytes(): number {
     return this.d.is64 ? 8 : 4;

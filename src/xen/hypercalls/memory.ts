@@ -11,6 +11,7 @@ import {
   PGT_SEG_DESC,
   PGT_WRITABLE,
   TYPE_CONFLICT,
+  FLAG_ALLOCATED,
 } from "../../machine/frames.ts";
 import * as S from "../../x86/state.ts";
 import { addr } from "../guestmem.ts";
@@ -29,7 +30,11 @@ import {
 import {
   DOMID_SELF,
   EACCES,
+  EFAULT,
   EINVAL,
+  ENXIO,
+  DOMID_IO,
+  DOMID_XEN,
   ENOSYS,
   EOPNOTSUPP,
   EPERM,
@@ -84,50 +89,107 @@ function writeDone(c: Call, argIndex: number, done: number): void {
   if (!c.isNull(argIndex)) c.mem.setU32(c.lo(argIndex), c.hi(argIndex), done);
 }
 
+/** mmuext_op's foreigndom: DOMID_SELF (or 0 meaning none, as guests pass it) only. */
 function checkForeign(c: Call, argIndex: number): number {
   const fd = c.u(argIndex) & 0xffff;
   if (fd !== DOMID_SELF && fd !== c.d.id && fd !== 0) return -ESRCH;
-  if (fd === 0 && c.d.id !== 0 && c.u(argIndex) !== 0) return -EPERM;
   return 0;
 }
 
-/** mmu_update(reqs[], count, *done, foreigndom). */
+/** The page owner of an mmu_update: "self", "io" (DOMID_IO), "other" (an existing domain,
+ * which only a privileged domain may name: -EPERM per request), or -ESRCH. */
+type PgOwner = "self" | "io" | "other";
+
+/** Xen's get_pg_owner (domid 0 is the in-process control domain: it exists). */
+function pgOwner(c: Call, domid: number): PgOwner | number {
+  if (domid === DOMID_SELF) return "self";
+  if (domid === c.d.id) return -ESRCH; // "Cannot specify itself as foreign domain"
+  if (domid === DOMID_IO) return "io";
+  if (domid === DOMID_XEN) return -ESRCH;
+  return domid === 0 || c.d.xen.domains.has(domid) ? "other" : -ESRCH;
+}
+
+/**
+ * mmu_update(reqs[], count, *done, foreigndom), as Xen's do_mmu_update: foreigndom's low 16
+ * bits name the owner of the mapped pages (DOMID_SELF; DOMID_IO for I/O memory; another domain
+ * only for a privileged caller: -EPERM at the first request), the high 16 bits the page-table
+ * owner + 1 (a missing domain -ESRCH before anything is done). `count | MMU_UPDATE_PREEMPTED`
+ * continues a preempted batch (done accumulates from *done).
+ */
 export function mmuUpdate(c: Call): number {
   const d = c.d;
-  const count = c.u(1) & 0x7fffffff;
-  if (count > MAX_BATCH) return -EINVAL;
-  const rc0 = checkForeign(c, 3);
-  if (rc0 !== 0) return rc0;
-  let [lo, hi] = [c.lo(0), c.hi(0)];
+  const raw = c.u(1);
+  const count = raw & 0x7fffffff;
   let done = 0;
+  if ((raw & 0x80000000) !== 0 && !c.isNull(2)) {
+    try {
+      done = c.mem.u32(c.lo(2), c.hi(2));
+    } catch {
+      done = 0;
+    }
+  }
+  const base = done;
+  if (count > MAX_BATCH || !c.handleOkay(c.lo(0), c.hi(0), count * 16)) return -EFAULT;
+  const fd = c.u(3);
+  const ptDom = fd >>> 16;
+  let ptOther = false;
+  if (ptDom !== 0) {
+    const id = ptDom - 1;
+    if (id !== d.id) {
+      if (!(id === 0 || d.xen.domains.has(id))) return -ESRCH;
+      ptOther = true;
+    }
+  }
+  const owner = pgOwner(c, fd & 0xffff);
+  if (typeof owner === "number") return owner;
+  let [lo, hi] = [c.lo(0), c.hi(0)];
+  let i = 0;
   let rc = 0;
   const t = d.xen.table;
-  for (; done < count; done++) {
+  for (; i < count; i++) {
     const b = c.mem.bytes(lo, hi, 16);
     const dv = new DataView(b.buffer);
     const pLo = dv.getUint32(0, true);
     const pHi = dv.getUint32(4, true);
     const vLo = dv.getUint32(8, true);
     const vHi = dv.getUint32(12, true);
-    const cmd = pLo & 3;
-    if (pHi !== 0) {
-      rc = -EINVAL;
-      break;
-    }
-    const mfn = pLo >>> 12;
+    const cmd = pLo & 7;
+    const mfn = pHi !== 0 ? -1 : pLo >>> 12;
     if (
       cmd === MMU_NORMAL_PT_UPDATE ||
       cmd === MMU_PT_UPDATE_PRESERVE_AD ||
       cmd === MMU_PT_UPDATE_NO_TRANSLATE
     ) {
-      if ((pLo & 7) !== cmd || !t.isValid(mfn) || t.owner[mfn] !== d.id) {
+      if (owner === "other" || ptOther) {
+        rc = -EPERM;
+        break;
+      }
+      if (mfn < 0 || !t.isValid(mfn) || t.owner[mfn] !== d.id) {
         rc = -EINVAL;
         break;
+      }
+      if (owner === "io") {
+        // The mapped frame must be I/O memory the caller may map; a domU may map none.
+        const type = t.type[mfn];
+        const isTable = t.typeCount[mfn] > 0 && type >= PGT_L1 && type <= PGT_L4;
+        if (isTable && type !== PGT_L1) {
+          rc = -EINVAL; // pg_owner != pt_owner for an upper-level table
+          break;
+        }
+        if (isTable && (vLo & 1) !== 0) {
+          const target = (vHi & 0xfffff) !== 0 ? -1 : vLo >>> 12;
+          rc = target >= 0 && t.isValid(target) ? -EINVAL : -EPERM;
+          break;
+        }
       }
       rc = modEntry(d, mfn, (pLo & 0xfff) >>> 3, vLo, vHi, cmd === MMU_PT_UPDATE_PRESERVE_AD);
       if (rc !== 0) break;
     } else if (cmd === MMU_MACHPHYS_UPDATE) {
-      if (!t.isValid(mfn) || t.owner[mfn] !== d.id) {
+      if (owner === "other") {
+        rc = -EPERM;
+        break;
+      }
+      if (owner === "io" || mfn < 0 || !t.isValid(mfn) || t.owner[mfn] !== d.id) {
         rc = -EINVAL;
         break;
       }
@@ -139,7 +201,7 @@ export function mmuUpdate(c: Call): number {
     }
     [lo, hi] = addr(lo, hi, 16);
   }
-  writeDone(c, 2, done);
+  writeDone(c, 2, base + i);
   return rc;
 }
 
@@ -181,7 +243,7 @@ function pinType(cmd: number): PageType {
 }
 
 /** The frames backing an LDT at a guest linear base, mapped into the vCPU's LDT window. */
-function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
+export function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
   const d = v.domain;
   if ((baseLo & 0xfff) !== 0 || ents > 8192) return -EINVAL;
   if (d.is64 && baseHi >>> 0 >= 0xffff8000 && baseHi >>> 0 < 0xffff8800) return -EINVAL;
@@ -200,7 +262,8 @@ function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
     if (loc) {
       const dv = new DataView(d.xen.memory.u8.buffer);
       const e = dv.getUint32(loc[0] * FRAME_SIZE + loc[1] * 8, true);
-      if ((e & 1) !== 0 && dv.getUint32(loc[0] * FRAME_SIZE + loc[1] * 8 + 4, true) === 0) mfn = e >>> 12;
+      // The high word may carry Xen's guest-kernel bit (52) and NX: only bits 32..51 address.
+      if ((e & 1) !== 0 && (dv.getUint32(loc[0] * FRAME_SIZE + loc[1] * 8 + 4, true) & 0xfffff) === 0) mfn = e >>> 12;
     }
     if (mfn >= 0 && getPageType(d, mfn, PGT_SEG_DESC) === 0) {
       frames.push(mfn);
@@ -215,6 +278,7 @@ function setLdt(v: Vcpu, baseLo: number, baseHi: number, ents: number): number {
     s[S.segWord(S.SEG_LDTR, S.SEG_BASE_HI)] = PERDOMAIN_HI;
   }
   v.cpu.flushTlb(false);
+  v.reloadSegments = true;
   return 0;
 }
 
@@ -357,6 +421,7 @@ export function setGdt(c: Call): number {
   v.gdtFrames = taken;
   v.gdtEntries = entries;
   d.xen.mapGdt(v);
+  v.reloadSegments = true;
   return 0;
 }
 
@@ -382,6 +447,7 @@ export function updateDescriptor(c: Call): number {
   dv.setUint32(paLo + 4, checked[1], true);
   invalidateCode(d, mfn);
   if (tookWritable) putPageType(d, mfn);
+  for (const x of d.vcpus) x.reloadSegments = true;
   return 0;
 }
 
@@ -443,53 +509,141 @@ export function memoryOp(c: Call): number {
       return 0;
     }
     case XENMEM_decrease_reservation:
-      return decreaseReservation(c);
     case XENMEM_increase_reservation:
     case XENMEM_populate_physmap:
-      return 0; // no extents granted
+      return reservation(c, cmd);
     default:
       return -ENOSYS;
   }
 }
 
 function countOwned(c: Call): number {
-  const t = c.d.xen.table;
+  return ownedBy(c.d.xen.table, c.d.id);
+}
+
+function ownedBy(t: { frames: number; owner: Uint16Array }, id: number): number {
   let n = 0;
-  for (let m = 0; m < t.frames; m++) if (t.owner[m] === c.d.id) n++;
+  for (let m = 0; m < t.frames; m++) if (t.owner[m] === id) n++;
   return n;
 }
 
-/** decrease_reservation {extent_start, nr_extents, extent_order, mem_flags, domid}: gives frames back. */
-function decreaseReservation(c: Call): number {
+/** Largest extent order a domU may ask for (Xen's domu_max_order; multipage_allocation_permitted). */
+const DOMU_MAX_ORDER = 9;
+const XENMEMF_populate_on_demand = 1 << 16;
+/** Extents beyond this cannot be encoded in a continuation (UINT_MAX >> MEMOP_EXTENT_SHIFT). */
+const MAX_EXTENTS = 0xffffffff >>> 6;
+
+/**
+ * increase_reservation / decrease_reservation / populate_physmap {extent_start, nr_extents,
+ * extent_order, mem_flags, domid}, as Xen's do_memory_op: the result is the number of extents
+ * done; anything wrong with the request as a whole gives 0 (a 32-bit guest's unreadable
+ * struct or extent list outside its space: -EFAULT, from compat_memory_op). Only the caller's
+ * own domain (another domain: 0, as XSM refuses). Extents are 2^order contiguous, aligned
+ * frames (order ≤ 9), within max_pages; populate_physmap sets the M2P of each new frame to its
+ * GPFN, and every MFN allocated is written back to the extent list.
+ */
+function reservation(c: Call, cmd: number): number {
   const d = c.d;
   const is64 = c.is64;
-  const b = c.mem.bytes(c.lo(1), c.hi(1), is64 ? 32 : 20);
+  let b: Uint8Array;
+  try {
+    b = c.mem.bytes(c.lo(1), c.hi(1), is64 ? 32 : 20);
+  } catch {
+    return is64 ? 0 : -EFAULT;
+  }
   const dv = new DataView(b.buffer);
   const hLo = dv.getUint32(0, true);
   const hHi = is64 ? dv.getUint32(4, true) : 0;
   const n = dv.getUint32(is64 ? 8 : 4, true);
+  const nHi = is64 ? dv.getUint32(12, true) : 0;
   const order = dv.getUint32(is64 ? 16 : 8, true);
+  const memFlags = dv.getUint32(is64 ? 20 : 12, true);
   const domid = dv.getUint16(is64 ? 24 : 16, true);
-  if (domid !== DOMID_SELF && domid !== d.id) return -ESRCH;
-  if (order !== 0) return 0;
+  const w = c.ulongBytes;
+  const nullList = hLo === 0 && hHi === 0;
+  if (!is64 && !c.handleOkay(hLo, hHi, n * w)) return -EFAULT;
+  if (nHi !== 0 || n > MAX_EXTENTS || n === 0) return 0;
+  if (domid !== DOMID_SELF && domid !== d.id) return 0;
   const t = d.xen.table;
-  let done = 0;
-  let [lo, hi] = [hLo, hHi];
-  for (; done < n; done++) {
-    const [gpfn] = c.mem.ulong(lo, hi);
-    // PV: the extent is a GMFN = MFN.
-    const mfn = gpfn;
-    if (!t.isValid(mfn) || t.owner[mfn] !== d.id || (t.flags[mfn] & 1) === 0) break;
-    // Xen's guest_remove_page: unpin, drop the allocation reference; a frame still referenced
-    // (mapped, or a table in use) is freed by the put that drops its last reference. GNU Mach
-    // gives back frames it still maps (its bootstrap tables) and panics if this fails.
-    if (t.isPinned(mfn)) unpinTable(d, mfn);
-    t.m2p[mfn] = 0xffffffff;
-    d.xen.space.syncM2P(mfn);
-    d.xen.allocator.release(mfn);
-    [lo, hi] = addr(lo, hi, c.ulongBytes);
+  // XENMEMF_address_bits: frames must lie below 2^bits (when that restricts anything).
+  const bits = memFlags & 0xff;
+  const maxBits = Math.ceil(Math.log2(t.frames)) + 12;
+  let limit = t.frames;
+  if (bits !== 0 && bits < maxBits) {
+    if (bits <= 12) return 0;
+    limit = 2 ** (bits - 12);
   }
-  return done;
+  if (!(cmd === XENMEM_increase_reservation && nullList) && !c.handleOkay(hLo, hHi, n * w)) return 0;
+  if (order > DOMU_MAX_ORDER) return 0;
+  const size = 2 ** order;
+  let i = 0;
+  let [lo, hi] = [hLo, hHi];
+  if (cmd === XENMEM_decrease_reservation) {
+    for (; i < n; i++) {
+      let gmfn: number;
+      try {
+        const [glo, ghi] = c.mem.ulong(lo, hi);
+        gmfn = ghi !== 0 ? -1 : glo;
+      } catch {
+        break;
+      }
+      let ok = true;
+      for (let j = 0; j < size && ok; j++) ok = removePage(c, gmfn < 0 ? -1 : gmfn + j) === 0;
+      if (!ok) break;
+      [lo, hi] = addr(lo, hi, w);
+    }
+    return i;
+  }
+  for (; i < n; i++) {
+    let gpfn = 0;
+    if (cmd === XENMEM_populate_physmap) {
+      try {
+        gpfn = c.mem.ulong(lo, hi)[0];
+      } catch {
+        break;
+      }
+      if ((memFlags & XENMEMF_populate_on_demand) !== 0) break; // PoD on oneself: refused
+    }
+    if (ownedBy(t, d.id) + size > d.maxPages) break; // over max_pages
+    const mfn = d.xen.allocator.tryAllocateAligned(d.id, order, limit);
+    if (mfn < 0) break;
+    if (cmd === XENMEM_populate_physmap) {
+      for (let k = 0; k < size; k++) {
+        t.m2p[mfn + k] = (gpfn + k) >>> 0;
+        d.xen.space.syncM2P(mfn + k);
+      }
+    }
+    if (!nullList || cmd === XENMEM_populate_physmap) {
+      try {
+        if (is64) c.mem.setU64(lo, hi, mfn, 0);
+        else c.mem.setU32(lo, hi, mfn);
+      } catch {
+        break; // the extent stays the domain's (as Xen)
+      }
+    }
+    [lo, hi] = addr(lo, hi, w);
+  }
+  return i;
+}
+
+/**
+ * Xen's guest_remove_page for PV (the GMFN is the MFN): unpin if pinned, drop the allocation
+ * reference, invalidate the M2P entry. A frame still referenced (mapped, a table in use) is
+ * freed by the put that drops its last reference — GNU Mach gives back frames it still maps
+ * (its bootstrap tables) and panics if this fails. 0, -EINVAL (no such frame) or -ENXIO.
+ */
+function removePage(c: Call, mfn: number): number {
+  const d = c.d;
+  const t = d.xen.table;
+  if (mfn < 0 || !t.isValid(mfn)) return -EINVAL;
+  if (t.owner[mfn] !== d.id || t.count[mfn] === 0) return -ENXIO;
+  t.count[mfn]++; // get_page
+  if (t.isPinned(mfn)) unpinTable(d, mfn);
+  if ((t.flags[mfn] & FLAG_ALLOCATED) !== 0) d.xen.allocator.release(mfn);
+  t.m2p[mfn] = 0xffffffff;
+  d.xen.space.syncM2P(mfn);
+  d.xen.allocator.put(mfn); // put_page
+  return 0;
 }
 
 export { EINVAL, EPERM, PGT_L2, PGT_L3, PGT_L4, S };

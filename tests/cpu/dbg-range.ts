@@ -1,0 +1,11 @@
+import { CaseGenerator } from "./difftest/generator.ts";
+import { formatClasses, loadEmulator, runDifferential } from "./difftest/run.ts";
+const [mode, seed, start, count] = process.argv.slice(2).map(Number);
+const gen = new CaseGenerator({ mode: mode as 32 | 64, seed });
+const n = gen.entries.length;
+const emu = await loadEmulator(mode as 32 | 64);
+if (typeof emu === "string") throw new Error(emu);
+const s = await runDifferential(emu, { mode: mode as 32 | 64, seed, count, startBlock: Math.floor(start / n), maxReports: 3 });
+console.log(`entries ${n}; ${s.passed} passed, ${s.failed} failed`);
+console.log(s.reports.join("\n\n"));
+console.log(formatClasses(s.classes, 20));
