@@ -72,19 +72,39 @@ export function runNativeSync(mode: Mode, cases: readonly TestCase[]): CaseResul
   const exe = buildHarness(mode);
   const r = spawnSync(exe, [], { input: encodeAll(cases), maxBuffer: cases.length * CASE_OUT_SIZE + 1024 });
   if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`native harness exited with ${r.status ?? r.signal}: ${r.stderr}`);
-  return decodeAll(r.stdout, cases, String(r.stderr));
+  const { rest } = splitHostMaps(String(r.stderr));
+  if (r.status !== 0) throw new Error(`native harness exited with ${r.status ?? r.signal}: ${rest}`);
+  return decodeAll(r.stdout, cases, rest);
 }
 
 let tmpCounter = 0;
+
+/** A batch's native results, and the harness process's own mappings while it ran them. */
+export interface NativeBatch {
+  results: CaseResult[];
+  /** [start, end) of every mapping of the harness process (its image, heap, stack...). */
+  hostMaps: [number, number][];
+}
+
+/** Separates the harness's "hostmap START-END" lines from the rest of its stderr. */
+function splitHostMaps(stderr: string): { hostMaps: [number, number][]; rest: string } {
+  const hostMaps: [number, number][] = [];
+  const rest: string[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = /^hostmap ([0-9a-f]+)-([0-9a-f]+)$/.exec(line);
+    if (m) hostMaps.push([Number.parseInt(m[1]!, 16), Number.parseInt(m[2]!, 16)]);
+    else if (line !== "") rest.push(line);
+  }
+  return { hostMaps, rest: rest.join("\n") };
+}
 
 /**
  * Starts the harness on a batch in the background (input and output go through temporary
  * files, so the child runs while this thread is busy emulating) and returns a promise of
  * the results.
  */
-export function startNative(mode: Mode, cases: readonly TestCase[]): Promise<CaseResult[]> {
-  if (cases.length === 0) return Promise.resolve([]);
+export function startNative(mode: Mode, cases: readonly TestCase[]): Promise<NativeBatch> {
+  if (cases.length === 0) return Promise.resolve({ results: [], hostMaps: [] });
   const exe = buildHarness(mode);
   const stem = join(tmpdir(), `tsxen-difftest-${process.pid}-${tmpCounter++}`);
   const inPath = `${stem}.in`;
@@ -110,8 +130,9 @@ export function startNative(mode: Mode, cases: readonly TestCase[]): Promise<Cas
     });
     child.on("close", (code, signal) => {
       try {
-        if (code !== 0) throw new Error(`native harness exited with ${code ?? signal}: ${stderr}`);
-        resolvePromise(decodeAll(readFileSync(outPath), cases, stderr));
+        const { hostMaps, rest } = splitHostMaps(stderr);
+        if (code !== 0) throw new Error(`native harness exited with ${code ?? signal}: ${rest}`);
+        resolvePromise({ results: decodeAll(readFileSync(outPath), cases, rest), hostMaps });
       } catch (e) {
         reject(e);
       } finally {

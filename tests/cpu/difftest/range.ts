@@ -20,7 +20,7 @@ if (typeof emu === "string") {
   process.exit(2);
 }
 const s = await runDifferential(emu, { mode, seed, count, startBlock: Math.floor(first / entries), maxReports: 3 });
-console.log(`${s.passed} passed, ${s.failed} failed (cases from ${Math.floor(first / entries) * entries}, ${entries} entries a block)`);
+console.log(`${s.passed} passed, ${s.failed} failed, ${s.hostMemory} not compared (cases from ${Math.floor(first / entries) * entries}, ${entries} entries a block)`);
 if (s.reports.length) console.log(s.reports.join("\n\n"));
 if (s.classes.size) console.log(formatClasses(s.classes, 20));
 if (s.failed > 0) process.exitCode = 1;

@@ -45,6 +45,19 @@ export interface RunSummary {
   reports: string[];
   /** Mismatch classes: "entry label: what differed" -> count. */
   classes: Map<string, number>;
+  /**
+   * Cases not compared: the emulator took a #PF on an address the native harness process had
+   * mapped (its own image, heap or stack), which the snippet could reach natively. Counted
+   * neither passed nor failed.
+   */
+  hostMemory: number;
+}
+
+/** True when the emulator's outcome is a #PF on an address inside one of the harness's mappings. */
+function faultedOnHostMemory(emu: CaseResult, hostMaps: readonly [number, number][]): boolean {
+  if (emu.vector !== 14) return false;
+  const addr = emu.addressHi * 2 ** 32 + emu.addressLo;
+  return hostMaps.some(([lo, hi]) => addr >= lo && addr < hi);
 }
 
 /** Indices of the cases to run: all entries of the family, round robin, by global index. */
@@ -60,7 +73,7 @@ export async function runDifferential(emu: Emulator, opts: RunOptions): Promise<
   const gen = new CaseGenerator({ mode: opts.mode, seed: opts.seed });
   const batch = opts.batch ?? 20_000;
   const maxReports = opts.maxReports ?? 10;
-  const summary: RunSummary = { mode: opts.mode, passed: 0, failed: 0, reports: [], classes: new Map() };
+  const summary: RunSummary = { mode: opts.mode, passed: 0, failed: 0, reports: [], classes: new Map(), hostMemory: 0 };
   const it = caseIndices(gen, opts.family, opts.startBlock ?? 0);
   let remaining = opts.count;
   const nextBatch = (): TestCase[] => {
@@ -84,12 +97,16 @@ export async function runDifferential(emu: Emulator, opts: RunOptions): Promise<
     });
     // Generate the next batch while the harness may still be running.
     const upcoming = nextBatch();
-    const native = await nativePromise;
+    const { results: native, hostMaps } = await nativePromise;
     for (let i = 0; i < cases.length; i++) {
       const c = cases[i]!;
       const diffs = compare(c, native[i]!, emulated[i]!);
       if (diffs.length === 0) {
         summary.passed++;
+        continue;
+      }
+      if (faultedOnHostMemory(emulated[i]!, hostMaps)) {
+        summary.hostMemory++;
         continue;
       }
       summary.failed++;
@@ -103,7 +120,7 @@ export async function runDifferential(emu: Emulator, opts: RunOptions): Promise<
         summary.reports.push(describeMismatch(c, diffs, extra));
       }
     }
-    opts.onProgress?.(summary.passed + summary.failed, summary.failed);
+    opts.onProgress?.(summary.passed + summary.failed + summary.hostMemory, summary.failed);
     cases = upcoming;
   }
   return summary;

@@ -150,6 +150,10 @@ export function createUserModeCpu(mode: Mode): UserModeCpu {
   ram[GDT_PHYS + 0x800 + 0x66] = 0x68;
   ram[GDT_PHYS + 0x800 + 0x67] = 0x00;
   cpu.loadSegmentRaw(S.SEG_TR, 0x40, GDT_LIN_LO + 0x800, 0x67, 0x8b, KERNEL_LIN_HI);
+  // No LDT, as for a Linux process (LLDT 0): a far transfer or segment load naming the LDT is
+  // #GP(selector), not a read of a table at linear 0.
+  cpu.loadSegmentRaw(S.SEG_LDTR, 0, 0, 0, 0);
+  s[S.segWord(S.SEG_LDTR, S.SEG_ATTR)] |= S.ATTR_UNUSABLE;
   cpu.controls.exceptionBitmap = -1;
   cpu.controls.interceptSoftwareInt = false;
   cpu.controls.interceptSyscall = true;

@@ -62,6 +62,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -515,6 +517,36 @@ static void run_case(const struct case_in *c, struct case_out *o) {
   memcpy(prev_diffs, o->diffs, sizeof prev_diffs);
 }
 
+/* Reports the harness's own mappings on stderr ("hostmap START-END", hex): a snippet that
+ * reaches one of them succeeds natively where the emulator, which maps only the case's
+ * regions, faults; the runner then does not compare that case (docs/difftest.md). The main
+ * stack is reported with the room it may still grow into (RLIMIT_STACK). */
+static void report_host_maps(void) {
+  static char buf[1 << 16];
+  int fd = open("/proc/self/maps", O_RDONLY);
+  if (fd < 0) return;
+  size_t len = 0;
+  ssize_t n;
+  while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)n;
+  close(fd);
+  buf[len] = 0;
+  struct rlimit rl;
+  unsigned long long grow = 8ull << 20;
+  if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (64ull << 20)) grow = rl.rlim_cur;
+  for (char *line = buf; *line;) {
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    unsigned long long lo = 0, hi = 0;
+    if (sscanf(line, "%llx-%llx", &lo, &hi) == 2) {
+      if (strstr(line, "[stack]")) lo = lo > grow ? lo - grow : 0;
+      fprintf(stderr, "hostmap %llx-%llx\n", lo, hi);
+    }
+    if (!nl) break;
+    line = nl + 1;
+  }
+  fflush(stderr);
+}
+
 int main(int argc, char **argv) {
   (void)argv;
   setup();
@@ -524,6 +556,7 @@ int main(int argc, char **argv) {
            (unsigned)sizeof(struct case_out));
     return 0;
   }
+  report_host_maps();
   static struct case_in c;
   for (;;) {
     if (!read_case(&c)) break;
