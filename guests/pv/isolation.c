@@ -12,6 +12,7 @@
 #include "runtime/pv.h"
 
 #define EPERM 1
+#define ESRCH 3
 #define EINVAL 22
 #define EBUSY 16
 
@@ -181,7 +182,9 @@ static void role_a(void) {
   struct evtchn_status es = {.dom = b, .port = p_ok};
   rc = evtchn(EVTCHNOP_status, &es);
   printf("status(dom B, port %u) = %ld\n", p_ok, rc);
-  check(rc < 0, "EVTCHNOP_status of B's port: refused");
+  check(rc == -EPERM, "EVTCHNOP_status of B's port: -EPERM");
+  es.dom = 0x7000;
+  check(evtchn(EVTCHNOP_status, &es) == -ESRCH, "EVTCHNOP_status in a domain that does not exist: -ESRCH");
   struct evtchn_reset rs = {.dom = b};
   rc = evtchn(EVTCHNOP_reset, &rs);
   printf("reset(dom B) = %ld\n", rc);

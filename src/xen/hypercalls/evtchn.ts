@@ -90,7 +90,8 @@ function evtchnOp(c: Call, cmd: number, b: Uint8Array): number {
       return ev.unmask(dv.getUint32(0, true));
     case EVTCHNOP_status: {
       const dom = dv.getUint16(0, true);
-      if (dom !== DOMID_SELF && dom !== c.d.id) return -ESRCH;
+      // Xen: no such domain -ESRCH; another domain's channels -EPERM (XSM_TARGET, a domU).
+      if (dom !== DOMID_SELF && dom !== c.d.id) return c.d.xen.domains.has(dom) ? -EPERM : -ESRCH;
       const r = ev.status(dv.getUint32(4, true));
       if (typeof r === "number") return r;
       dv.setUint32(8, r[0], true);
