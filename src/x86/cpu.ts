@@ -19,7 +19,7 @@
  * - Machine memory is addressed as physical addresses below ramBytes; nothing else is RAM.
  */
 import type { IoPorts, PhysicalMemory } from "./bus.ts";
-import { UOP, alu, alu64, compileInsn, lastHigh, push } from "./compile.ts";
+import { UOP, alu, alu64, compileInsn, lastHigh } from "./compile.ts";
 import { FAULT_FETCH, FAULT_NONE, FAULT_TOO_LONG, Insn, decode } from "./decoder.ts";
 import { type Compiled, compileBlock } from "./jit.ts";
 import { CC_ADD, CC_LOGIC, CC_SUB, getArithFlags, getCF, getZF, setArithFlags, testCond } from "./flags.ts";
@@ -115,6 +115,8 @@ const EMPTY_UOPS = new Int32Array(0);
 const CC_ADD32 = (CC_ADD << 2) | 2;
 const CC_SUB32 = (CC_SUB << 2) | 2;
 const CC_LOGIC32 = (CC_LOGIC << 2) | 2;
+const CC_ADD64 = (CC_ADD << 2) | 3;
+const CC_SUB64 = (CC_SUB << 2) | 3;
 
 /** Turns a flag producer followed by the block's final JCC into one fused record (uops.ts). */
 function fuseUops(u: Int32Array, n: number): void {
@@ -125,6 +127,9 @@ function fuseUops(u: Int32Array, n: number): void {
   switch (u[p]) {
     case U.U_INCDEC32:
       u[p] = U.U_INCDEC32_JCC;
+      break;
+    case U.U_INCDEC64:
+      u[p] = U.U_INCDEC64_JCC;
       break;
     case U.U_SUB_RR32:
       u[p] = U.U_SUB32_JCC;
@@ -1055,6 +1060,12 @@ export class Cpu {
     block.n = block.fns.length;
     block.offs = Int32Array.from(offs);
     fuseUops(uops, block.n);
+    if (block.n > 0) {
+      // The final branch goes back to the block's start: mark it (uops.ts, self-loops).
+      const q = (block.n - 1) * U.UOP_STRIDE;
+      if (uops[q] === U.U_JCC && uops[q + 2] === block.eipLo && uops[q + 3] === block.eipHi) uops[q + 6] = 1;
+      if (uops[q] === U.U_JMP && uops[q + 1] === block.eipLo && (uops[q + 3] === 0 || uops[q + 2] === block.eipHi)) uops[q + 4] = 1;
+    }
     uops.fill(0, block.n * U.UOP_STRIDE, (block.n + 1) * U.UOP_STRIDE);
     uops[block.n * U.UOP_STRIDE] = U.U_END;
     block.uops = uops.slice(0, (block.n + 1) * U.UOP_STRIDE);
@@ -1155,6 +1166,9 @@ export class Cpu {
     let b = this.findBlock();
     let i = 0;
     const jitOn = this.jitThreshold > 0;
+    // A block whose final branch returns to its own start loops inside the switch (not while
+    // the block compiler counts executions).
+    const selfLoop = !jitOn;
     let compiled: Compiled | null = null;
     // -1 while looking up a block: a fault then belongs to RIP as it stands.
     try {
@@ -1192,6 +1206,7 @@ export class Cpu {
           // The record after the last instruction is U_END; a store that invalidates the block
           // turns every record into U_END, so it stops after the current instruction.
           const u = b.uops;
+          const gen = this.tlbGen;
           run: for (i = 0; ; i++) {
             const p = i * 8 /* UOP_STRIDE */;
             switch (u[p]) {
@@ -1388,36 +1403,99 @@ export class Cpu {
                 if ((cc & 0xe) === 4) {
                   // JZ/JNZ: ZF of a 32-bit result inline.
                   const op = s[35 /* CC_OP */];
-                  const zf = (op & 3) === 2 && op >= 4 ? s[36 /* CC_DST */] === 0 : getZF(s) !== 0;
+                  const zf = op < 4 ? getZF(s) !== 0 : (op & 3) === 2 ? s[36 /* CC_DST */] === 0 : (op & 3) === 3 ? (s[36 /* CC_DST */] | s[37 /* CC_DST + 1 */]) === 0 : getZF(s) !== 0;
                   taken = cc === 4 ? zf : !zf;
                 } else taken = testCond(s, cc);
-                if (taken) { s[32 /* RIP_LO */] = u[p + 2]; s[33 /* RIP_HI */] = u[p + 3]; }
-                else { s[32 /* RIP_LO */] = u[p + 4]; s[33 /* RIP_HI */] = u[p + 5]; }
+                if (taken) {
+                  s[32 /* RIP_LO */] = u[p + 2]; s[33 /* RIP_HI */] = u[p + 3];
+                  if (u[p + 6] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                    // Back to the block's own start: the next iteration without leaving the switch.
+                    this.retired += i + 1;
+                    i = -1;
+                    continue run;
+                  }
+                } else { s[32 /* RIP_LO */] = u[p + 4]; s[33 /* RIP_HI */] = u[p + 5]; }
                 r = 1;
                 break run;
               }
               case 19 /* U_JMP */: {
                 s[32 /* RIP_LO */] = u[p + 1];
                 if (u[p + 3] !== 0) s[33 /* RIP_HI */] = u[p + 2];
+                if (u[p + 4] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                    // Back to the block's own start: the next iteration without leaving the switch.
+                    this.retired += i + 1;
+                    i = -1;
+                    continue run;
+                  }
                 r = 1;
                 break run;
               }
               case 20 /* U_ALU_RR64 */: {
                 const w = u[p + 1];
                 const bw = u[p + 2];
-                const x = alu64(s, u[p + 3], s[w], s[w + 1], s[bw], s[bw + 1]);
+                const op = u[p + 3];
+                if (op === 0 || op === 5 || op === 7) {
+                  // alu64's ADD and SUB/CMP inline.
+                  const bl = s[bw];
+                  const bh = s[bw + 1];
+                  let lo: number;
+                  let hi: number;
+                  if (op === 0) {
+                    const sum = (s[w] >>> 0) + (bl >>> 0);
+                    hi = (s[w + 1] + bh + (sum > 0xffffffff ? 1 : 0)) | 0;
+                    lo = sum | 0;
+                    s[35 /* CC_OP */] = CC_ADD64;
+                  } else {
+                    const dif = (s[w] >>> 0) - (bl >>> 0);
+                    hi = (s[w + 1] - bh - (dif < 0 ? 1 : 0)) | 0;
+                    lo = dif | 0;
+                    s[35 /* CC_OP */] = CC_SUB64;
+                  }
+                  s[38 /* CC_SRC */] = bl; s[39 /* CC_SRC + 1 */] = bh; s[36 /* CC_DST */] = lo; s[37 /* CC_DST + 1 */] = hi;
+                  if (u[p + 4] !== 0) { s[w] = lo; s[w + 1] = hi; }
+                  continue;
+                }
+                const x = alu64(s, op, s[w], s[w + 1], s[bw], s[bw + 1]);
                 if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = lastHigh(); }
                 continue;
               }
               case 21 /* U_ALU_RI64 */: {
                 const w = u[p + 1];
-                const x = alu64(s, u[p + 4], s[w], s[w + 1], u[p + 2], u[p + 3]);
+                const op = u[p + 4];
+                if (op === 0 || op === 5 || op === 7) {
+                  const bl = u[p + 2];
+                  const bh = u[p + 3];
+                  let lo: number;
+                  let hi: number;
+                  if (op === 0) {
+                    const sum = (s[w] >>> 0) + (bl >>> 0);
+                    hi = (s[w + 1] + bh + (sum > 0xffffffff ? 1 : 0)) | 0;
+                    lo = sum | 0;
+                    s[35 /* CC_OP */] = CC_ADD64;
+                  } else {
+                    const dif = (s[w] >>> 0) - (bl >>> 0);
+                    hi = (s[w + 1] - bh - (dif < 0 ? 1 : 0)) | 0;
+                    lo = dif | 0;
+                    s[35 /* CC_OP */] = CC_SUB64;
+                  }
+                  s[38 /* CC_SRC */] = bl; s[39 /* CC_SRC + 1 */] = bh; s[36 /* CC_DST */] = lo; s[37 /* CC_DST + 1 */] = hi;
+                  if (u[p + 5] !== 0) { s[w] = lo; s[w + 1] = hi; }
+                  continue;
+                }
+                const x = alu64(s, op, s[w], s[w + 1], u[p + 2], u[p + 3]);
                 if (u[p + 5] !== 0) { s[w] = x; s[w + 1] = lastHigh(); }
                 continue;
               }
-              case 22 /* U_INCDEC64 */: {
+              case 22 /* U_INCDEC64 */:
+              case 37 /* U_INCDEC64_JCC */: {
                 const w = u[p + 1];
-                const c = getCF(s);
+                const op = s[35 /* CC_OP */];
+                const c =
+                  op === CC_ADD64 ? (s[37 /* CC_DST + 1 */] >>> 0 < s[39 /* CC_SRC + 1 */] >>> 0 || (s[37 /* CC_DST + 1 */] === s[39 /* CC_SRC + 1 */] && s[36 /* CC_DST */] >>> 0 < s[38 /* CC_SRC */] >>> 0) ? 1 : 0)
+                  : op === CC_ADD32 ? ((s[36 /* CC_DST */] >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0)
+                  : op >> 3 === 3 /* CC_INC, CC_DEC */ ? s[38 /* CC_SRC */] & 1
+                  : op >> 2 === 5 /* CC_LOGIC */ ? 0
+                  : getCF(s);
                 let lo: number;
                 let hi = s[w + 1];
                 if (u[p + 2] !== 0) {
@@ -1427,9 +1505,23 @@ export class Cpu {
                   lo = (s[w] - 1) | 0;
                   if (lo === -1) hi = (hi - 1) | 0;
                 }
-                s[38 /* CC_SRC */] = c; s[35 /* CC_OP */] = u[p + 3]; s[36 /* CC_DST */] = lo; s[36 /* CC_DST */ + 1] = hi;
+                s[38 /* CC_SRC */] = c; s[35 /* CC_OP */] = u[p + 3]; s[36 /* CC_DST */] = lo; s[37 /* CC_DST + 1 */] = hi;
                 s[w] = lo; s[w + 1] = hi;
-                continue;
+                if (u[p] === 22) continue;
+                // The fused JCC (record i + 1).
+                i++;
+                const cc = u[p + 9];
+                const taken = cc === 5 ? (lo | hi) !== 0 : cc === 4 ? (lo | hi) === 0 : testCond(s, cc);
+                if (taken) {
+                  s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                    this.retired += i + 1;
+                    i = -1;
+                    continue run;
+                  }
+                } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+                r = 1;
+                break run;
               }
               case 23 /* U_MOV_RR64 */: {
                 const w = u[p + 1];
@@ -1503,16 +1595,50 @@ export class Cpu {
                 continue;
               }
               case 27 /* U_PUSH64 */: {
+                // push() (compile.ts) with the TLB fast path of wr64 inline; the stack is 64-bit.
                 const w = u[p + 1];
-                push(this, 8, 8, s[w], s[w + 1]);
+                const spLo = (s[8] - 8) | 0;
+                const spHi = spLo >>> 0 > s[8] >>> 0 ? (s[9] - 1) | 0 : s[9];
+                const t = this.tlb;
+                const k = ((spLo >>> 12) ^ (spLo >>> 26) ^ ((spHi & 0xffff) << 2)) & TLB_MASK;
+                const ok = ((spHi + 0x8000) & 0xffff0000) === 0 && t.tagHi[k] === spHi && (spLo & 0xfff) <= 0xff8;
+                if (ok && t.tagW[k] === (spLo & ~0xfff)) {
+                  const pa = t.phys[k] + (spLo & 0xfff);
+                  if ((pa & 7) === 0) {
+                    this.i32[pa >>> 2] = s[w];
+                    this.i32[(pa >>> 2) + 1] = s[w + 1];
+                  } else {
+                    this.dv.setInt32(pa, s[w], true);
+                    this.dv.setInt32(pa + 4, s[w + 1], true);
+                  }
+                } else this.wr64(2 /* SEG_SS */, spLo, spHi, s[w], s[w + 1]);
+                s[8] = spLo; s[9] = spHi;
                 continue;
               }
               case 28 /* U_POP64 */: {
-                const v = this.rd64(2 /* SEG_SS */, s[8], s[9]);
-                const h = this.hi;
-                const t = (s[8] >>> 0) + 8;
-                s[9] = (s[9] + (t > 0xffffffff ? 1 : 0)) | 0;
-                s[8] = t | 0;
+                const spLo = s[8];
+                const spHi = s[9];
+                const t = this.tlb;
+                const k = ((spLo >>> 12) ^ (spLo >>> 26) ^ ((spHi & 0xffff) << 2)) & TLB_MASK;
+                const ok = ((spHi + 0x8000) & 0xffff0000) === 0 && t.tagHi[k] === spHi && (spLo & 0xfff) <= 0xff8;
+                let v: number;
+                let h: number;
+                if (ok && t.tagR[k] === (spLo & ~0xfff)) {
+                  const pa = t.phys[k] + (spLo & 0xfff);
+                  if ((pa & 7) === 0) {
+                    v = this.i32[pa >>> 2];
+                    h = this.i32[(pa >>> 2) + 1];
+                  } else {
+                    v = this.dv.getInt32(pa, true);
+                    h = this.dv.getInt32(pa + 4, true);
+                  }
+                } else {
+                  v = this.rd64(2 /* SEG_SS */, spLo, spHi);
+                  h = this.hi;
+                }
+                const sp = (s[8] >>> 0) + 8;
+                s[9] = (s[9] + (sp > 0xffffffff ? 1 : 0)) | 0;
+                s[8] = sp | 0;
                 const w = u[p + 1];
                 s[w] = v; s[w + 1] = h;
                 continue;
@@ -1520,15 +1646,45 @@ export class Cpu {
               case 29 /* U_CALL64 */: {
                 const spLo = (s[8] - 8) | 0;
                 const spHi = spLo >>> 0 > s[8] >>> 0 ? (s[9] - 1) | 0 : s[9];
-                this.wr64(2 /* SEG_SS */, spLo, spHi, u[p + 1], u[p + 2]);
+                const t = this.tlb;
+                const k = ((spLo >>> 12) ^ (spLo >>> 26) ^ ((spHi & 0xffff) << 2)) & TLB_MASK;
+                const ok = ((spHi + 0x8000) & 0xffff0000) === 0 && t.tagHi[k] === spHi && (spLo & 0xfff) <= 0xff8;
+                if (ok && t.tagW[k] === (spLo & ~0xfff)) {
+                  const pa = t.phys[k] + (spLo & 0xfff);
+                  if ((pa & 7) === 0) {
+                    this.i32[pa >>> 2] = u[p + 1];
+                    this.i32[(pa >>> 2) + 1] = u[p + 2];
+                  } else {
+                    this.dv.setInt32(pa, u[p + 1], true);
+                    this.dv.setInt32(pa + 4, u[p + 2], true);
+                  }
+                } else this.wr64(2 /* SEG_SS */, spLo, spHi, u[p + 1], u[p + 2]);
                 s[8] = spLo; s[9] = spHi;
                 s[32 /* RIP_LO */] = u[p + 3]; s[33 /* RIP_HI */] = u[p + 4];
                 r = 1;
                 break run;
               }
               case 30 /* U_RET64 */: {
-                const v = this.rd64(2 /* SEG_SS */, s[8], s[9]);
-                const h = this.hi;
+                const sp0 = s[8];
+                const sp1 = s[9];
+                const t = this.tlb;
+                const k = ((sp0 >>> 12) ^ (sp0 >>> 26) ^ ((sp1 & 0xffff) << 2)) & TLB_MASK;
+                const ok = ((sp1 + 0x8000) & 0xffff0000) === 0 && t.tagHi[k] === sp1 && (sp0 & 0xfff) <= 0xff8;
+                let v: number;
+                let h: number;
+                if (ok && t.tagR[k] === (sp0 & ~0xfff)) {
+                  const pa = t.phys[k] + (sp0 & 0xfff);
+                  if ((pa & 7) === 0) {
+                    v = this.i32[pa >>> 2];
+                    h = this.i32[(pa >>> 2) + 1];
+                  } else {
+                    v = this.dv.getInt32(pa, true);
+                    h = this.dv.getInt32(pa + 4, true);
+                  }
+                } else {
+                  v = this.rd64(2 /* SEG_SS */, sp0, sp1);
+                  h = this.hi;
+                }
                 if (((h + 0x8000) & 0xffff0000) !== 0) this.gp(0);
                 const spLo = (s[8] + 8) | 0;
                 if (spLo >>> 0 < 8) s[9] = (s[9] + 1) | 0;
@@ -1563,8 +1719,15 @@ export class Cpu {
                 i++;
                 const cc = u[p + 9];
                 const taken = cc === 5 ? x !== 0 : cc === 4 ? x === 0 : testCond(s, cc);
-                if (taken) { s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11]; }
-                else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+                if (taken) {
+                  s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                    // Back to the block's own start: the next iteration without leaving the switch.
+                    this.retired += i + 1;
+                    i = -1;
+                    continue run;
+                  }
+                } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
                 r = 1;
                 break run;
               }
@@ -1576,8 +1739,15 @@ export class Cpu {
                 if (u[p + 3] !== 0) { s[w] = x; s[w + 1] = 0; }
                 i++;
                 const taken = testCond(s, u[p + 9]);
-                if (taken) { s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11]; }
-                else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+                if (taken) {
+                  s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                    // Back to the block's own start: the next iteration without leaving the switch.
+                    this.retired += i + 1;
+                    i = -1;
+                    continue run;
+                  }
+                } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
                 r = 1;
                 break run;
               }
@@ -1592,8 +1762,15 @@ export class Cpu {
                 i++;
                 const cc = u[p + 9];
                 const taken = cc === 5 ? x !== 0 : cc === 4 ? x === 0 : testCond(s, cc);
-                if (taken) { s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11]; }
-                else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+                if (taken) {
+                  s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                    // Back to the block's own start: the next iteration without leaving the switch.
+                    this.retired += i + 1;
+                    i = -1;
+                    continue run;
+                  }
+                } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
                 r = 1;
                 break run;
               }

@@ -132,7 +132,7 @@ function genProgram(mode: 32 | 64, seed: number): Uint8Array {
         emit(depth + 1);
         out.push(0x49, 0x75, 0);
         // in 64-bit mode 0x49 is a REX prefix: use FF C9 (dec ecx) there
-        if (mode === 64) { out.splice(out.length - 3, 3, 0xff, 0xc9, 0x75, 0); }
+        if (mode === 64) { out.splice(out.length - 3, 3, ...((r() & 1) === 1 ? [0x48] : []), 0xff, 0xc9, 0x75, 0); }
         out[out.length - 1] = (top - out.length) & 0xff;
         break;
       }
@@ -221,4 +221,26 @@ test("the literal constants of the micro-op loop match uops.ts and state.ts", as
   assert.equal(F.CC_INC >> 1, 3);
   assert.equal(F.CC_DEC >> 1, 3);
   assert.equal(F.CC_LOGIC, 5);
+});
+
+test("a self-loop in the micro-op loop stops at the budget and resumes with exact counts", () => {
+  // mov ecx, 1000; L: add eax, ebx; dec ecx; jnz L; hlt
+  const code = Uint8Array.from([0xb9, 0xe8, 0x03, 0, 0, 0x01, 0xd8, 0x49, 0x75, 0xfb, 0xf4]);
+  for (const budget of [1, 2, 3, 4, 7, 100]) {
+    const { cpu } = makeCpu(32, code, true);
+    cpu.setReg32(S.REG_EBX, 1);
+    cpu.setReg32(S.REG_ESP, STACK);
+    let runs = 0;
+    for (;;) {
+      const before = cpu.retired;
+      const exit = cpu.run(budget);
+      runs++;
+      // run() may overshoot the budget by less than one block (at most 4 instructions here).
+      assert.ok(cpu.retired - before < budget + 4, `budget ${budget}: ran ${cpu.retired - before}`);
+      if (exit === EXIT_HLT) break;
+    }
+    assert.equal(cpu.reg32(S.REG_EAX), 1000);
+    assert.equal(cpu.retired, 3002);
+    assert.ok(runs >= Math.floor(3000 / (budget + 3)), `budget ${budget}: ${runs} runs`);
+  }
 });

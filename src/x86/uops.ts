@@ -40,8 +40,8 @@ export const U_PUSH32 = 14; // a = source word (32-bit stack)
 export const U_POP32 = 15; // a = destination word (32-bit stack)
 export const U_CALL32 = 16; // a = return address, b = target (32-bit stack)
 export const U_RET32 = 17; // 32-bit stack
-export const U_JCC = 18; // a = cc, b/c = target lo/hi, d/e = next lo/hi
-export const U_JMP = 19; // a = target lo, b = target hi, c = write the high word
+export const U_JCC = 18; // a = cc, b/c = target lo/hi, d/e = next lo/hi, f = 1 if the target is the block's start
+export const U_JMP = 19; // a = target lo, b = target hi, c = write the high word, d = 1 if the target is the block's start
 // 64-bit forms.
 export const U_ALU_RR64 = 20; // b = source word, c = alu op, d = write
 export const U_ALU_RI64 = 21; // b = imm lo, c = imm hi, d = alu op, e = write
@@ -63,3 +63,4 @@ export const U_LOGIC_RI32 = 33; // b = imm, c = alu op, d = write
 export const U_INCDEC32_JCC = 34; // as U_INCDEC32
 export const U_SUB32_JCC = 35; // a = destination word, b = source word or imm, c = write, d = 1 for imm
 export const U_LOGIC32_JCC = 36; // a, b, c = alu op, d = write, e = 1 for imm
+export const U_INCDEC64_JCC = 37; // as U_INCDEC64
