@@ -363,8 +363,6 @@ export class Cpu {
   private readonly codePages: Uint8Array;
   private readonly scratchInsn = new Insn();
   private readonly uopScratch = new Int32Array((MAX_BLOCK_INSNS + 1) * U.UOP_STRIDE);
-  /** High word of the address computed by the last uea(). */
-  private ueaHi = 0;
 
   // Pending fault (valid while GUEST_FAULT unwinds).
   pendingVector = -1;
@@ -1082,38 +1080,6 @@ export class Cpu {
     return block;
   }
 
-  /** The address of a memory micro-op record (compile.ts makeEA); the high word in ueaHi. */
-  private uea(u: Int32Array, p: number): number {
-    const s = this.s;
-    const bw = u[p + 2];
-    const iw = u[p + 3];
-    const disp = u[p + 5];
-    if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
-      this.ueaHi = 0;
-      let a = disp;
-      if (bw >= 0) a += s[bw];
-      if (iw >= 0) a += s[iw] << u[p + 4];
-      return a | 0;
-    }
-    const sc = u[p + 4];
-    let bl = 0;
-    let bh = 0;
-    let il = 0;
-    let ih = 0;
-    if (bw >= 0) {
-      bl = s[bw];
-      bh = s[bw + 1];
-    }
-    if (iw >= 0) {
-      il = s[iw];
-      ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
-    }
-    const t1 = (bl >>> 0) + ((il << sc) >>> 0);
-    const t2 = (t1 >>> 0) + (disp >>> 0);
-    this.ueaHi = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
-    return t2 | 0;
-  }
-
   /** RIP of instruction i of a block. */
   private setRipAt(b: Block, i: number): void {
     const s = this.s;
@@ -1283,10 +1249,42 @@ export class Cpu {
               }
               case 11 /* U_LOAD32 */: {
                 // The TLB fast path of rd32 inline (a flat segment, or no base in 64-bit mode).
-                const a = this.uea(u, p);
+                // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+                let a: number;
+                let eah: number;
+                if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  a = u[p + 5];
+                  if (bw >= 0) a += s[bw];
+                  if (iw >= 0) a += s[iw] << u[p + 4];
+                  a |= 0;
+                  eah = 0;
+                } else {
+                  // 64-bit addressing.
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  const sc = u[p + 4];
+                  let bl = 0;
+                  let bh = 0;
+                  let il = 0;
+                  let ih = 0;
+                  if (bw >= 0) {
+                    bl = s[bw];
+                    bh = s[bw + 1];
+                  }
+                  if (iw >= 0) {
+                    il = s[iw];
+                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
+                  }
+                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
+                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
+                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
+                  a = t2 | 0;
+                }
                 const sg = u[p + 7] & 0xff;
                 let lin = a;
-                let lh = this.ueaHi;
+                let lh = eah;
                 let ok: boolean;
                 if (this.code64) ok = sg < 4 && ((lh + 0x8000) & 0xffff0000) === 0;
                 else {
@@ -1300,17 +1298,49 @@ export class Cpu {
                 if (ok && t.tagR[k] === (lin & ~0xfff) && t.tagHi[k] === lh && (lin & 0xfff) <= 0xffc) {
                   const pa = t.phys[k] + (lin & 0xfff);
                   v = (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
-                } else v = this.rd32(sg, a, this.ueaHi);
+                } else v = this.rd32(sg, a, eah);
                 const w = u[p + 1];
                 s[w] = v; s[w + 1] = 0;
                 continue;
               }
               case 12 /* U_STORE32 */: {
-                const a = this.uea(u, p);
+                // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+                let a: number;
+                let eah: number;
+                if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  a = u[p + 5];
+                  if (bw >= 0) a += s[bw];
+                  if (iw >= 0) a += s[iw] << u[p + 4];
+                  a |= 0;
+                  eah = 0;
+                } else {
+                  // 64-bit addressing.
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  const sc = u[p + 4];
+                  let bl = 0;
+                  let bh = 0;
+                  let il = 0;
+                  let ih = 0;
+                  if (bw >= 0) {
+                    bl = s[bw];
+                    bh = s[bw + 1];
+                  }
+                  if (iw >= 0) {
+                    il = s[iw];
+                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
+                  }
+                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
+                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
+                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
+                  a = t2 | 0;
+                }
                 const sg = u[p + 7] & 0xff;
                 const v = s[u[p + 1]];
                 let lin = a;
-                let lh = this.ueaHi;
+                let lh = eah;
                 let ok: boolean;
                 if (this.code64) ok = sg < 4 && ((lh + 0x8000) & 0xffff0000) === 0;
                 else {
@@ -1324,13 +1354,45 @@ export class Cpu {
                   const pa = t.phys[k] + (lin & 0xfff);
                   if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
                   else this.dv.setInt32(pa, v, true);
-                } else this.wr32(sg, a, this.ueaHi, v);
+                } else this.wr32(sg, a, eah, v);
                 continue;
               }
               case 13 /* U_LEA */: {
-                const a = this.uea(u, p);
+                // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+                let a: number;
+                let eah: number;
+                if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  a = u[p + 5];
+                  if (bw >= 0) a += s[bw];
+                  if (iw >= 0) a += s[iw] << u[p + 4];
+                  a |= 0;
+                  eah = 0;
+                } else {
+                  // 64-bit addressing.
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  const sc = u[p + 4];
+                  let bl = 0;
+                  let bh = 0;
+                  let il = 0;
+                  let ih = 0;
+                  if (bw >= 0) {
+                    bl = s[bw];
+                    bh = s[bw + 1];
+                  }
+                  if (iw >= 0) {
+                    il = s[iw];
+                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
+                  }
+                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
+                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
+                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
+                  a = t2 | 0;
+                }
                 const w = u[p + 1];
-                s[w] = a; s[w + 1] = (u[p + 7] & 512 /* UF_OS64 */) !== 0 ? this.ueaHi : 0;
+                s[w] = a; s[w + 1] = (u[p + 7] & 512 /* UF_OS64 */) !== 0 ? eah : 0;
                 continue;
               }
               case 14 /* U_PUSH32 */: {
@@ -1535,10 +1597,42 @@ export class Cpu {
                 continue;
               }
               case 25 /* U_LOAD64 */: {
-                const a = this.uea(u, p);
+                // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+                let a: number;
+                let eah: number;
+                if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  a = u[p + 5];
+                  if (bw >= 0) a += s[bw];
+                  if (iw >= 0) a += s[iw] << u[p + 4];
+                  a |= 0;
+                  eah = 0;
+                } else {
+                  // 64-bit addressing.
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  const sc = u[p + 4];
+                  let bl = 0;
+                  let bh = 0;
+                  let il = 0;
+                  let ih = 0;
+                  if (bw >= 0) {
+                    bl = s[bw];
+                    bh = s[bw + 1];
+                  }
+                  if (iw >= 0) {
+                    il = s[iw];
+                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
+                  }
+                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
+                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
+                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
+                  a = t2 | 0;
+                }
                 const sg = u[p + 7] & 0xff;
                 let lin = a;
-                let lh = this.ueaHi;
+                let lh = eah;
                 let ok: boolean;
                 if (this.code64) ok = sg < 4 && ((lh + 0x8000) & 0xffff0000) === 0;
                 else {
@@ -1560,7 +1654,7 @@ export class Cpu {
                     h = this.dv.getInt32(pa + 4, true);
                   }
                 } else {
-                  v = this.rd64(sg, a, this.ueaHi);
+                  v = this.rd64(sg, a, eah);
                   h = this.hi;
                 }
                 const w = u[p + 1];
@@ -1568,11 +1662,43 @@ export class Cpu {
                 continue;
               }
               case 26 /* U_STORE64 */: {
-                const a = this.uea(u, p);
+                // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+                let a: number;
+                let eah: number;
+                if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  a = u[p + 5];
+                  if (bw >= 0) a += s[bw];
+                  if (iw >= 0) a += s[iw] << u[p + 4];
+                  a |= 0;
+                  eah = 0;
+                } else {
+                  // 64-bit addressing.
+                  const bw = u[p + 2];
+                  const iw = u[p + 3];
+                  const sc = u[p + 4];
+                  let bl = 0;
+                  let bh = 0;
+                  let il = 0;
+                  let ih = 0;
+                  if (bw >= 0) {
+                    bl = s[bw];
+                    bh = s[bw + 1];
+                  }
+                  if (iw >= 0) {
+                    il = s[iw];
+                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
+                  }
+                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
+                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
+                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
+                  a = t2 | 0;
+                }
                 const sg = u[p + 7] & 0xff;
                 const w = u[p + 1];
                 let lin = a;
-                let lh = this.ueaHi;
+                let lh = eah;
                 let ok: boolean;
                 if (this.code64) ok = sg < 4 && ((lh + 0x8000) & 0xffff0000) === 0;
                 else {
@@ -1591,7 +1717,7 @@ export class Cpu {
                     this.dv.setInt32(pa, s[w], true);
                     this.dv.setInt32(pa + 4, s[w + 1], true);
                   }
-                } else this.wr64(sg, a, this.ueaHi, s[w], s[w + 1]);
+                } else this.wr64(sg, a, eah, s[w], s[w + 1]);
                 continue;
               }
               case 27 /* U_PUSH64 */: {
