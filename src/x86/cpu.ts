@@ -1860,11 +1860,26 @@ export class Cpu {
               case 35 /* U_SUB32_JCC */: {
                 const w = u[p + 1];
                 const v = u[p + 4] !== 0 ? u[p + 2] : s[u[p + 2]];
-                const x = (s[w] - v) | 0;
+                const a = s[w];
+                const x = (a - v) | 0;
                 s[35 /* CC_OP */] = CC_SUB32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x;
                 if (u[p + 3] !== 0) { s[w] = x; s[w + 1] = 0; }
                 i++;
-                const taken = testCond(s, u[p + 9]);
+                // testCond's CMP fast path: the operands compared directly.
+                let taken: boolean;
+                switch (u[p + 9]) {
+                  case 2: taken = a >>> 0 < v >>> 0; break;
+                  case 3: taken = a >>> 0 >= v >>> 0; break;
+                  case 4: taken = x === 0; break;
+                  case 5: taken = x !== 0; break;
+                  case 6: taken = a >>> 0 <= v >>> 0; break;
+                  case 7: taken = a >>> 0 > v >>> 0; break;
+                  case 12: taken = a < v; break;
+                  case 13: taken = a >= v; break;
+                  case 14: taken = a <= v; break;
+                  case 15: taken = a > v; break;
+                  default: taken = testCond(s, u[p + 9]);
+                }
                 if (taken) {
                   s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
                   if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
