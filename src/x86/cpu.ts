@@ -1080,6 +1080,33 @@ export class Cpu {
     return block;
   }
 
+  /** High word of the address computed by ea64(). */
+  private eaHi = 0;
+
+  /** The 64-bit address of a memory micro-op record (compile.ts makeEA); the high word in eaHi. */
+  private ea64(u: Int32Array, p: number): number {
+    const s = this.s;
+    const bw = u[p + 2];
+    const iw = u[p + 3];
+    const sc = u[p + 4];
+    let bl = 0;
+    let bh = 0;
+    let il = 0;
+    let ih = 0;
+    if (bw >= 0) {
+      bl = s[bw];
+      bh = s[bw + 1];
+    }
+    if (iw >= 0) {
+      il = s[iw];
+      ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
+    }
+    const t1 = (bl >>> 0) + ((il << sc) >>> 0);
+    const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
+    this.eaHi = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
+    return t2 | 0;
+  }
+
   /** RIP of instruction i of a block. */
   private setRipAt(b: Block, i: number): void {
     const s = this.s;
@@ -1261,26 +1288,8 @@ export class Cpu {
                   a |= 0;
                   eah = 0;
                 } else {
-                  // 64-bit addressing.
-                  const bw = u[p + 2];
-                  const iw = u[p + 3];
-                  const sc = u[p + 4];
-                  let bl = 0;
-                  let bh = 0;
-                  let il = 0;
-                  let ih = 0;
-                  if (bw >= 0) {
-                    bl = s[bw];
-                    bh = s[bw + 1];
-                  }
-                  if (iw >= 0) {
-                    il = s[iw];
-                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
-                  }
-                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
-                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
-                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
-                  a = t2 | 0;
+                  a = this.ea64(u, p);
+                  eah = this.eaHi;
                 }
                 const sg = u[p + 7] & 0xff;
                 let lin = a;
@@ -1316,26 +1325,8 @@ export class Cpu {
                   a |= 0;
                   eah = 0;
                 } else {
-                  // 64-bit addressing.
-                  const bw = u[p + 2];
-                  const iw = u[p + 3];
-                  const sc = u[p + 4];
-                  let bl = 0;
-                  let bh = 0;
-                  let il = 0;
-                  let ih = 0;
-                  if (bw >= 0) {
-                    bl = s[bw];
-                    bh = s[bw + 1];
-                  }
-                  if (iw >= 0) {
-                    il = s[iw];
-                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
-                  }
-                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
-                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
-                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
-                  a = t2 | 0;
+                  a = this.ea64(u, p);
+                  eah = this.eaHi;
                 }
                 const sg = u[p + 7] & 0xff;
                 const v = s[u[p + 1]];
@@ -1370,26 +1361,8 @@ export class Cpu {
                   a |= 0;
                   eah = 0;
                 } else {
-                  // 64-bit addressing.
-                  const bw = u[p + 2];
-                  const iw = u[p + 3];
-                  const sc = u[p + 4];
-                  let bl = 0;
-                  let bh = 0;
-                  let il = 0;
-                  let ih = 0;
-                  if (bw >= 0) {
-                    bl = s[bw];
-                    bh = s[bw + 1];
-                  }
-                  if (iw >= 0) {
-                    il = s[iw];
-                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
-                  }
-                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
-                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
-                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
-                  a = t2 | 0;
+                  a = this.ea64(u, p);
+                  eah = this.eaHi;
                 }
                 const w = u[p + 1];
                 s[w] = a; s[w + 1] = (u[p + 7] & 512 /* UF_OS64 */) !== 0 ? eah : 0;
@@ -1609,26 +1582,8 @@ export class Cpu {
                   a |= 0;
                   eah = 0;
                 } else {
-                  // 64-bit addressing.
-                  const bw = u[p + 2];
-                  const iw = u[p + 3];
-                  const sc = u[p + 4];
-                  let bl = 0;
-                  let bh = 0;
-                  let il = 0;
-                  let ih = 0;
-                  if (bw >= 0) {
-                    bl = s[bw];
-                    bh = s[bw + 1];
-                  }
-                  if (iw >= 0) {
-                    il = s[iw];
-                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
-                  }
-                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
-                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
-                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
-                  a = t2 | 0;
+                  a = this.ea64(u, p);
+                  eah = this.eaHi;
                 }
                 const sg = u[p + 7] & 0xff;
                 let lin = a;
@@ -1674,26 +1629,8 @@ export class Cpu {
                   a |= 0;
                   eah = 0;
                 } else {
-                  // 64-bit addressing.
-                  const bw = u[p + 2];
-                  const iw = u[p + 3];
-                  const sc = u[p + 4];
-                  let bl = 0;
-                  let bh = 0;
-                  let il = 0;
-                  let ih = 0;
-                  if (bw >= 0) {
-                    bl = s[bw];
-                    bh = s[bw + 1];
-                  }
-                  if (iw >= 0) {
-                    il = s[iw];
-                    ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
-                  }
-                  const t1 = (bl >>> 0) + ((il << sc) >>> 0);
-                  const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
-                  eah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
-                  a = t2 | 0;
+                  a = this.ea64(u, p);
+                  eah = this.eaHi;
                 }
                 const sg = u[p + 7] & 0xff;
                 const w = u[p + 1];
