@@ -1443,7 +1443,7 @@ export class Cpu {
                 } else taken = testCond(s, cc);
                 if (taken) {
                   s[32 /* RIP_LO */] = u[p + 2]; s[33 /* RIP_HI */] = u[p + 3];
-                  if (u[p + 6] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                  if (u[p + 6] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
                     // Back to the block's own start: the next iteration without leaving the switch.
                     this.retired += i + 1;
                     i = -1;
@@ -1456,7 +1456,7 @@ export class Cpu {
               case 19 /* U_JMP */: {
                 s[32 /* RIP_LO */] = u[p + 1];
                 if (u[p + 3] !== 0) s[33 /* RIP_HI */] = u[p + 2];
-                if (u[p + 4] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                if (u[p + 4] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
                     // Back to the block's own start: the next iteration without leaving the switch.
                     this.retired += i + 1;
                     i = -1;
@@ -1549,7 +1549,7 @@ export class Cpu {
                 const taken = cc === 5 ? (lo | hi) !== 0 : cc === 4 ? (lo | hi) === 0 : testCond(s, cc);
                 if (taken) {
                   s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
-                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
                     this.retired += i + 1;
                     i = -1;
                     continue run;
@@ -1784,7 +1784,7 @@ export class Cpu {
                 const taken = cc === 5 ? x !== 0 : cc === 4 ? x === 0 : testCond(s, cc);
                 if (taken) {
                   s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
-                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
                     // Back to the block's own start: the next iteration without leaving the switch.
                     this.retired += i + 1;
                     i = -1;
@@ -1819,7 +1819,7 @@ export class Cpu {
                 }
                 if (taken) {
                   s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
-                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
                     // Back to the block's own start: the next iteration without leaving the switch.
                     this.retired += i + 1;
                     i = -1;
@@ -1842,7 +1842,7 @@ export class Cpu {
                 const taken = cc === 5 ? x !== 0 : cc === 4 ? x === 0 : testCond(s, cc);
                 if (taken) {
                   s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
-                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen) {
+                  if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
                     // Back to the block's own start: the next iteration without leaving the switch.
                     this.retired += i + 1;
                     i = -1;
