@@ -1109,6 +1109,8 @@ export class Cpu {
 
   /** The instruction index at which runUops() was left by a fault. */
   private uopIndex = 0;
+  /** The block runUops() ended in (it follows linked successors). */
+  private uopBlock: Block | null = null;
 
   /**
    * Runs block b's micro-op records (uops.ts) with one switch; U_CLOSURE calls the closure.
@@ -1119,13 +1121,14 @@ export class Cpu {
    * instruction is U_END; a store that invalidates the block turns every record into U_END,
    * so it stops after the current instruction.
    */
-  private runUops(b: Block, end: number, selfLoop: boolean): number {
+  private runUops(b0: Block, end: number, selfLoop: boolean): number {
     const s = this.s;
+    let b = b0;
     let i = 0;
     let r = 0;
     try {
-      const u = b.uops;
-      const gen = this.tlbGen;
+      let u = b.uops;
+      let gen = this.tlbGen;
       run: for (i = 0; ; i++) {
         const p = i * 8 /* UOP_STRIDE */;
         switch (u[p]) {
@@ -1340,7 +1343,7 @@ export class Cpu {
             s[8] = n; s[9] = 0;
             s[32 /* RIP_LO */] = u[p + 2];
             r = 1;
-            break run;
+            break;
           }
           case 17 /* U_RET32 */: {
             const n = s[8];
@@ -1356,7 +1359,7 @@ export class Cpu {
             s[8] = (s[8] + 4) | 0; s[9] = 0;
             s[32 /* RIP_LO */] = v;
             r = 1;
-            break run;
+            break;
           }
           case 18 /* U_JCC */: {
             const cc = u[p + 1];
@@ -1377,7 +1380,7 @@ export class Cpu {
               }
             } else { s[32 /* RIP_LO */] = u[p + 4]; s[33 /* RIP_HI */] = u[p + 5]; }
             r = 1;
-            break run;
+            break;
           }
           case 19 /* U_JMP */: {
             s[32 /* RIP_LO */] = u[p + 1];
@@ -1389,7 +1392,7 @@ export class Cpu {
                 continue run;
               }
             r = 1;
-            break run;
+            break;
           }
           case 20 /* U_ALU_RR64 */: {
             const w = u[p + 1];
@@ -1482,7 +1485,7 @@ export class Cpu {
               }
             } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
             r = 1;
-            break run;
+            break;
           }
           case 23 /* U_MOV_RR64 */: {
             const w = u[p + 1];
@@ -1651,7 +1654,7 @@ export class Cpu {
             s[8] = spLo; s[9] = spHi;
             s[32 /* RIP_LO */] = u[p + 3]; s[33 /* RIP_HI */] = u[p + 4];
             r = 1;
-            break run;
+            break;
           }
           case 30 /* U_RET64 */: {
             const sp0 = s[8];
@@ -1680,7 +1683,7 @@ export class Cpu {
             s[8] = spLo;
             s[32 /* RIP_LO */] = v; s[33 /* RIP_HI */] = h;
             r = 1;
-            break run;
+            break;
           }
           case 32 /* U_LOGIC_RR32 */:
           case 33 /* U_LOGIC_RI32 */: {
@@ -1718,7 +1721,7 @@ export class Cpu {
               }
             } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
             r = 1;
-            break run;
+            break;
           }
           case 35 /* U_SUB32_JCC */: {
             const w = u[p + 1];
@@ -1753,7 +1756,7 @@ export class Cpu {
               }
             } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
             r = 1;
-            break run;
+            break;
           }
           case 36 /* U_LOGIC32_JCC */: {
             const w = u[p + 1];
@@ -1776,20 +1779,38 @@ export class Cpu {
               }
             } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
             r = 1;
-            break run;
+            break;
           }
           case 31 /* U_END */:
             r = 0;
             break run;
           default:
             r = b.fns[i]();
-            if (r !== 0) break run;
+            if (r === 0) continue;
         }
+        // A near branch (r = 1): on to the successor linked last time, under the same
+        // conditions as runBlocks' linking, without leaving the switch.
+        if (r === 1 && selfLoop && this.retired + i + 1 < end && !this.eventCheck) {
+          const ripLo = s[32 /* RIP_LO */];
+          let nb = b.succA;
+          if (nb === null || nb.eipLo !== ripLo) nb = b.succB;
+          if (nb !== null && nb.eipLo === ripLo && nb.valid && nb.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && nb.mode === this.modeKey) {
+            this.retired += i + 1;
+            b = nb;
+            u = nb.uops;
+            gen = this.tlbGen;
+            i = -1;
+            continue;
+          }
+        }
+        break;
       }
     } catch (e) {
       this.uopIndex = i;
+      this.uopBlock = b;
       throw e;
     }
+    this.uopBlock = b;
     return (i << 2) | r;
   }
 
@@ -1883,6 +1904,7 @@ export class Cpu {
           compiled = null;
           i = -3; // a fault inside runUops: the index is in uopIndex
           const v = this.runUops(b, end, selfLoop);
+          b = this.uopBlock as Block;
           r = v & 3;
           i = v >> 2;
           if (r === 1) this.retired += i + 1;
@@ -1925,7 +1947,10 @@ export class Cpu {
         }
         throw e;
       }
-      if (i === -3) i = this.uopIndex;
+      if (i === -3) {
+        i = this.uopIndex;
+        b = this.uopBlock as Block;
+      }
       if (e === GUEST_FAULT && i >= 0) {
         this.retired += i;
         this.setRipAt(b, i);
