@@ -24,6 +24,7 @@ import {
 import * as S from "./state.ts";
 import { compileFloatingPoint } from "./fp/compile.ts";
 import { EV_PRIV_SOFT_EXCEPTION, EV_SOFT_EXCEPTION, EV_SOFT_INT } from "./system.ts";
+import * as U from "./uops.ts";
 
 type Fn = () => number;
 
@@ -42,6 +43,37 @@ let RH = 0;
 /** The high word left by the last 64-bit helper (for the block compiler). */
 export function lastHigh(): number {
   return RH;
+}
+
+/**
+ * The micro-op record (uops.ts) of the instruction compileInsn() compiled last: U_CLOSURE
+ * unless the closure chosen was one of the fast paths that have a micro-op twin.
+ */
+export const UOP = new Int32Array(U.UOP_STRIDE);
+
+function uop(op: number, a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0): void {
+  UOP[0] = op; UOP[1] = a; UOP[2] = b; UOP[3] = c; UOP[4] = d; UOP[5] = e; UOP[6] = f; UOP[7] = g;
+}
+
+/** A memory micro-op with register word `w`: false (no record) for 16-bit addressing. */
+function uopMem(op: number, w: number, cpu: Cpu, d: Insn, nextLo: number, nextHi: number, flags = 0): boolean {
+  const disp = d.disp | 0;
+  const seg = d.seg;
+  if (d.asize === 2) return false;
+  if (d.asize === 4) {
+    if (cpu.code64 && d.base === BASE_RIP) uop(op, w, -1, -1, 0, (nextLo + disp) | 0, 0, seg | flags);
+    else uop(op, w, d.base >= 0 ? d.base * 2 : -1, d.index >= 0 ? d.index * 2 : -1, d.scale, disp, 0, seg | flags);
+    return true;
+  }
+  const dispHi = d.dispHi | 0;
+  if (d.base === BASE_RIP) {
+    // A constant address (makeEA's RIP-relative case).
+    const t = (nextLo >>> 0) + (disp >>> 0);
+    uop(op, w, -1, -1, 0, t | 0, (nextHi + dispHi + (t > 0xffffffff ? 1 : 0)) | 0, seg | flags | U.UF_EA64);
+    return true;
+  }
+  uop(op, w, d.base >= 0 ? d.base * 2 : -1, d.index >= 0 ? d.index * 2 : -1, d.scale, disp, dispHi, seg | flags | U.UF_EA64);
+  return true;
 }
 
 const SZ_OF: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
@@ -333,6 +365,7 @@ function faulting(cpu: Cpu, vector: number, err = 0, hasErr = false): Fn {
 
 export function compileInsn(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: number, nextHi: number): Fn {
   const e = d.entry!;
+  UOP.fill(0);
   if (d.lock && (!e.lock || d.mod === 3)) return faulting(cpu, S.VEC_UD);
   if (e.privileged && cpu.cpl !== 0) return faulting(cpu, S.VEC_GP, 0, true);
   const f = compileBody(cpu, d, eipLo, eipHi, nextLo, nextHi);
@@ -388,7 +421,11 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const dw = (o0 === "AL" || o0 === "eAX" ? 0 : o0[0] === "G" ? d.reg : d.rm) * 2;
         const bw = src === null ? -1 : (o1[0] === "G" ? d.reg : d.rm) * 2;
         const immHi = imm >> 31;
-        if (bw < 0) return () => { const r = alu64(s, op, s[dw], s[dw + 1], imm, immHi); if (write) { s[dw] = r; s[dw + 1] = RH; } return 0; };
+        if (bw < 0) {
+          uop(U.U_ALU_RI64, dw, imm, immHi, op, write ? 1 : 0);
+          return () => { const r = alu64(s, op, s[dw], s[dw + 1], imm, immHi); if (write) { s[dw] = r; s[dw + 1] = RH; } return 0; };
+        }
+        uop(U.U_ALU_RR64, dw, bw, op, write ? 1 : 0);
         return () => { const r = alu64(s, op, s[dw], s[dw + 1], s[bw], s[bw + 1]); if (write) { s[dw] = r; s[dw + 1] = RH; } return 0; };
       }
       if (size === 8) {
@@ -409,11 +446,20 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       if (size === 4 && !dst.isMem && (src === null || !src.isMem)) {
         const dw = (o0 === "AL" || o0 === "eAX" ? 0 : o0[0] === "G" ? d.reg : d.rm) * 2;
         if (src === null) {
+          if (op === 0) uop(U.U_ADD_RI32, dw, imm);
+          else if (op === 5 || op === 7) uop(U.U_SUB_RI32, dw, imm, write ? 1 : 0);
+          else if (op === 1 || op === 4 || op === 6) uop(U.U_LOGIC_RI32, dw, imm, op, write ? 1 : 0);
+          else uop(U.U_ALU_RI32, dw, imm, op, write ? 1 : 0);
           if (op === 0) return () => { const b = imm; const r = (s[dw] + b) | 0; s[CC_OP] = (CC_ADD << 2) | 2; s[CC_SRC] = b; s[CC_DST] = r; s[dw] = r; s[dw + 1] = 0; return 0; };
           if (op === 5 || op === 7) return () => { const r = (s[dw] - imm) | 0; s[CC_OP] = (CC_SUB << 2) | 2; s[CC_SRC] = imm; s[CC_DST] = r; if (write) { s[dw] = r; s[dw + 1] = 0; } return 0; };
           return () => { const r = alu(s, op, 2, s[dw], imm); if (write) { s[dw] = r; s[dw + 1] = 0; } return 0; };
         }
         const sw2 = (o1[0] === "G" ? d.reg : d.rm) * 2;
+        if (op === 0) uop(U.U_ADD_RR32, dw, sw2);
+        else if (op === 5 || op === 7) uop(U.U_SUB_RR32, dw, sw2, write ? 1 : 0);
+        else if (op === 6 && sw2 === dw) uop(U.U_XOR_ZERO32, dw);
+        else if (op === 1 || op === 4 || op === 6) uop(U.U_LOGIC_RR32, dw, sw2, op, write ? 1 : 0);
+        else uop(U.U_ALU_RR32, dw, sw2, op, write ? 1 : 0);
         if (op === 0) return () => { const b = s[sw2]; const r = (s[dw] + b) | 0; s[CC_OP] = (CC_ADD << 2) | 2; s[CC_SRC] = b; s[CC_DST] = r; s[dw] = r; s[dw + 1] = 0; return 0; };
         if (op === 5 || op === 7) return () => { const b = s[sw2]; const r = (s[dw] - b) | 0; s[CC_OP] = (CC_SUB << 2) | 2; s[CC_SRC] = b; s[CC_DST] = r; if (write) { s[dw] = r; s[dw + 1] = 0; } return 0; };
         if (op === 6 && sw2 === dw) return () => { s[CC_OP] = (CC_LOGIC << 2) | 2; s[CC_DST] = 0; s[dw] = 0; s[dw + 1] = 0; return 0; };
@@ -437,6 +483,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       if (size === 4 && !loc.isMem) {
         const w = (ops[0] === "Zv" ? d.opcode & 7 : d.rm) * 2;
         const delta = isInc ? 1 : -1;
+        uop(U.U_INCDEC32, w, delta, kind);
         return () => {
           const c = getCF(s);
           const r = (s[w] + delta) | 0;
@@ -448,6 +495,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       if (size === 8 && !loc.isMem) {
         const w = d.rm * 2;
         const delta = isInc ? 1 : -1;
+        uop(U.U_INCDEC64, w, isInc ? 1 : 0, kind);
         return () => {
           const c = getCF(s);
           const lo = (s[w] + delta) | 0;
@@ -510,7 +558,8 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         const dst = regLoc(cpu, r, size, d.highByteRegs);
         const v = d.imm;
         const vh = d.immHi;
-        if (size === 4) { const w = r * 2; return () => { s[w] = v; s[w + 1] = 0; return 0; }; }
+        if (size === 4) { const w = r * 2; uop(U.U_MOV_RI32, w, v); return () => { s[w] = v; s[w + 1] = 0; return 0; }; }
+        if (size === 8) uop(U.U_MOV_RI64, r * 2, v, vh);
         return () => { dst.write(v, vh); return 0; };
       }
       if (o1 === "Ob" || o1 === "Ov" || o0 === "Ob" || o0 === "Ov") {
@@ -535,8 +584,10 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         if (size === 4) {
           const a = (toReg ? d.reg : d.rm) * 2;
           const b = (toReg ? d.rm : d.reg) * 2;
+          uop(U.U_MOV_RR32, a, b);
           return () => { s[a] = s[b]; s[a + 1] = 0; return 0; };
         }
+        if (size === 8) uop(U.U_MOV_RR64, (toReg ? d.reg : d.rm) * 2, (toReg ? d.rm : d.reg) * 2);
         if (toReg) return () => { const v = other.read(); reg.write(v, RH); return 0; };
         return () => { const v = reg.read(); other.write(v, RH); return 0; };
       }
@@ -544,10 +595,12 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const seg = d.seg;
       if (size === 4) {
         const w = d.reg * 2;
+        uopMem(toReg ? U.U_LOAD32 : U.U_STORE32, w, cpu, d, nextLo, nextHi);
         if (toReg) return () => { const a = ea(); const v = cpu.rd32(seg, a, EAH); s[w] = v; s[w + 1] = 0; return 0; };
         return () => { const a = ea(); cpu.wr32(seg, a, EAH, s[w]); return 0; };
       }
       const mem = memLoc(cpu, d, size, ea);
+      if (size === 8) uopMem(toReg ? U.U_LOAD64 : U.U_STORE64, d.reg * 2, cpu, d, nextLo, nextHi);
       if (toReg) return () => { const v = mem.read(); reg.write(v, RH); return 0; };
       return () => { const v = reg.read(); const h = RH; mem.prepare(); mem.write(v, h); return 0; };
     }
@@ -571,6 +624,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
     case "lea": {
       const ea = makeEA(cpu, d, nextLo, nextHi);
       const dst = regLoc(cpu, d.reg, os, false);
+      if (os !== 2) uopMem(U.U_LEA, d.reg * 2, cpu, d, nextLo, nextHi, os === 8 ? U.UF_OS64 : 0);
       if (os === 4 && !code64) { const w = d.reg * 2; return () => { s[w] = ea(); s[w + 1] = 0; return 0; }; }
       return () => { const v = ea(); dst.write(v, asize === 8 ? EAH : 0); return 0; };
     }
@@ -672,7 +726,9 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       if (o0 === "Zv") {
         const r = (d.opcode & 7) | ((d.rex & 1) << 3);
         const w = r * 2;
+        if (sw === 8 && psize === 8) uop(U.U_PUSH64, w);
         if (sw === 4 && psize === 4) {
+          uop(U.U_PUSH32, w);
           return () => {
             const n = (s[8] - 4) | 0;
             cpu.wr32(S.SEG_SS, n, 0, s[w]);
@@ -700,7 +756,11 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       if (o0 === "Zv") {
         const r = (d.opcode & 7) | ((d.rex & 1) << 3);
         const w = r * 2;
-        if (sw === 4 && psize === 4) return () => { const v = cpu.rd32(S.SEG_SS, s[8], 0); s[8] = (s[8] + 4) | 0; s[9] = 0; s[w] = v; s[w + 1] = 0; return 0; };
+        if (sw === 4 && psize === 4) {
+          uop(U.U_POP32, w);
+          return () => { const v = cpu.rd32(S.SEG_SS, s[8], 0); s[8] = (s[8] + 4) | 0; s[9] = 0; s[w] = v; s[w + 1] = 0; return 0; };
+        }
+        if (sw === 8 && psize === 8) uop(U.U_POP64, w);
         const dst = regLoc(cpu, r, psize, false);
         return () => { const v = peek(cpu, sw, psize, 0); const h = RH; adjustSp(cpu, sw, psize); dst.write(v, h); return 0; };
       }
@@ -845,6 +905,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
     case "jmp": {
       if (ops[0] === "Jb" || ops[0] === "Jz") {
         const [lo, hi] = relTarget();
+        uop(U.U_JMP, code64 ? lo : os === 2 ? lo & 0xffff : lo, hi, code64 ? 1 : 0);
         return jumpTo(lo, hi);
       }
       const src = eLoc(cpu, d, code64 ? 8 : os, nextLo, nextHi);
@@ -855,6 +916,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const cc = d.opcode & 15;
       const [lo, hi] = relTarget();
       const nl = nextLo;
+      uop(U.U_JCC, cc, lo, hi, nl, nextHi);
       if (cc === 5) return () => { if (getZF(s) === 0) { s[RIP_LO] = lo; s[RIP_HI] = hi; } else { s[RIP_LO] = nl; s[RIP_HI] = nextHi; } return 1; };
       if (cc === 4) return () => { if (getZF(s) !== 0) { s[RIP_LO] = lo; s[RIP_HI] = hi; } else { s[RIP_LO] = nl; s[RIP_HI] = nextHi; } return 1; };
       return () => { if (testCond(s, cc)) { s[RIP_LO] = lo; s[RIP_HI] = hi; } else { s[RIP_LO] = nl; s[RIP_HI] = nextHi; } return 1; };
@@ -887,6 +949,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       if (ops[0] === "Jz") {
         const [lo, hi] = relTarget();
         if (sw === 4 && psize === 4) {
+          uop(U.U_CALL32, retLo, lo);
           return () => {
             const n = (s[8] - 4) | 0;
             cpu.wr32(S.SEG_SS, n, 0, retLo);
@@ -896,6 +959,7 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
           };
         }
         if (sw === 8) {
+          uop(U.U_CALL64, retLo, nextHi, lo, hi);
           return () => {
             const spLo = (s[8] - 8) | 0;
             const spHi = spLo >>> 0 > s[8] >>> 0 ? (s[9] - 1) | 0 : s[9];
@@ -922,9 +986,11 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const psize = code64 ? 8 : os;
       const extra = ops.length ? d.imm & 0xffff : 0;
       if (sw === 4 && psize === 4 && extra === 0) {
+        uop(U.U_RET32);
         return () => { const v = cpu.rd32(S.SEG_SS, s[8], 0); s[8] = (s[8] + 4) | 0; s[9] = 0; s[RIP_LO] = v; return 1; };
       }
       if (sw === 8 && extra === 0) {
+        uop(U.U_RET64);
         return () => {
           const v = cpu.rd64(S.SEG_SS, s[8], s[9]);
           const h = cpu.hi;

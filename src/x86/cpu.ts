@@ -19,10 +19,11 @@
  * - Machine memory is addressed as physical addresses below ramBytes; nothing else is RAM.
  */
 import type { IoPorts, PhysicalMemory } from "./bus.ts";
-import { compileInsn } from "./compile.ts";
+import { UOP, alu, alu64, compileInsn, lastHigh } from "./compile.ts";
 import { FAULT_FETCH, FAULT_NONE, FAULT_TOO_LONG, Insn, decode } from "./decoder.ts";
 import { type Compiled, compileBlock } from "./jit.ts";
-import { getArithFlags, setArithFlags } from "./flags.ts";
+import { CC_ADD, CC_LOGIC, CC_SUB, getArithFlags, getCF, getZF, setArithFlags, testCond } from "./flags.ts";
+import * as U from "./uops.ts";
 import * as S from "./state.ts";
 import { SystemUnit } from "./system.ts";
 import { resetFpState } from "./fp/fxsave.ts";
@@ -110,10 +111,51 @@ const TLB_LIST_MAX = 1 << 16;
 const BLOCK_CACHE_SIZE = 1 << 16;
 const MAX_BLOCK_INSNS = 64;
 
+const EMPTY_UOPS = new Int32Array(0);
+const CC_ADD32 = (CC_ADD << 2) | 2;
+const CC_SUB32 = (CC_SUB << 2) | 2;
+const CC_LOGIC32 = (CC_LOGIC << 2) | 2;
+const CC_ADD64 = (CC_ADD << 2) | 3;
+const CC_SUB64 = (CC_SUB << 2) | 3;
+
+/** Turns a flag producer followed by the block's final JCC into one fused record (uops.ts). */
+function fuseUops(u: Int32Array, n: number): void {
+  if (n < 2) return;
+  const q = (n - 1) * U.UOP_STRIDE;
+  const p = q - U.UOP_STRIDE;
+  if (u[q] !== U.U_JCC) return;
+  switch (u[p]) {
+    case U.U_INCDEC32:
+      u[p] = U.U_INCDEC32_JCC;
+      break;
+    case U.U_INCDEC64:
+      u[p] = U.U_INCDEC64_JCC;
+      break;
+    case U.U_SUB_RR32:
+      u[p] = U.U_SUB32_JCC;
+      u[p + 4] = 0;
+      break;
+    case U.U_SUB_RI32:
+      u[p] = U.U_SUB32_JCC;
+      u[p + 4] = 1;
+      break;
+    case U.U_LOGIC_RR32:
+      u[p] = U.U_LOGIC32_JCC;
+      u[p + 5] = 0;
+      break;
+    case U.U_LOGIC_RI32:
+      u[p] = U.U_LOGIC32_JCC;
+      u[p + 5] = 1;
+      break;
+  }
+}
+
 export class Block {
   valid = true;
   n = 0;
   readonly fns: (() => number)[] = [];
+  /** Micro-op records, UOP_STRIDE words per instruction (uops.ts). */
+  uops: Int32Array = EMPTY_UOPS;
   /** offs[i]: byte offset of instruction i from the block start; offs[n]: the block's length. */
   offs: Int32Array = new Int32Array(0);
   /** Successors seen last time (block linking), valid while linkGen equals the CPU's tlbGen. */
@@ -227,6 +269,7 @@ class CodeTracker {
       for (const b of list) {
         b.valid = false;
         b.n = 0; // a block that is running stops after the current instruction
+        b.uops.fill(U.U_END); // (the micro-op loop stops at the next record)
       }
       this.pageBlocks.delete(page);
     }
@@ -258,6 +301,11 @@ export class Cpu {
   readonly sys: SystemUnit;
   readTsc: () => number;
   acknowledgeInterrupt: () => number;
+  /**
+   * Pre-decoded micro-ops for the common instruction forms (uops.ts); false runs every
+   * instruction through its closure (tests compare the two).
+   */
+  microOps = true;
   /** Executions after which a block is compiled to JavaScript; 0 disables the compiler. */
   jitThreshold: number;
   /** Blocks handed to the block compiler, and how many it compiled (statistics). */
@@ -314,6 +362,7 @@ export class Cpu {
   private readonly code: CodeTracker;
   private readonly codePages: Uint8Array;
   private readonly scratchInsn = new Insn();
+  private readonly uopScratch = new Int32Array((MAX_BLOCK_INSNS + 1) * U.UOP_STRIDE);
 
   // Pending fault (valid while GUEST_FAULT unwinds).
   pendingVector = -1;
@@ -945,6 +994,7 @@ export class Cpu {
     const pa0 = this.fetchTranslate(lin, lh);
     const block = new Block(lin, lh, s[S.RIP_LO], s[S.RIP_HI], this.modeKey, pa0 & ~0xfff, -1);
     const offs: number[] = [];
+    const uops = this.uopScratch;
     let off = 0;
     const d = this.scratchInsn;
     const ripLo = s[S.RIP_LO];
@@ -996,6 +1046,8 @@ export class Cpu {
       const nextLo = (startLo + d.len) | 0;
       const nextHi = code64 && nextLo >>> 0 < startLo >>> 0 ? (startHi + 1) | 0 : startHi;
       block.fns.push(compileInsn(this, d, startLo, startHi, nextLo, nextHi));
+      if (this.microOps) uops.set(UOP, (block.fns.length - 1) * U.UOP_STRIDE);
+      else uops.fill(U.U_CLOSURE, (block.fns.length - 1) * U.UOP_STRIDE, block.fns.length * U.UOP_STRIDE);
       block.insns?.push(Object.assign(new Insn(), d));
       offs.push(off);
       off += d.len;
@@ -1005,6 +1057,16 @@ export class Cpu {
     offs.push(off);
     block.n = block.fns.length;
     block.offs = Int32Array.from(offs);
+    fuseUops(uops, block.n);
+    if (block.n > 0) {
+      // The final branch goes back to the block's start: mark it (uops.ts, self-loops).
+      const q = (block.n - 1) * U.UOP_STRIDE;
+      if (uops[q] === U.U_JCC && uops[q + 2] === block.eipLo && uops[q + 3] === block.eipHi) uops[q + 6] = 1;
+      if (uops[q] === U.U_JMP && uops[q + 1] === block.eipLo && (uops[q + 3] === 0 || uops[q + 2] === block.eipHi)) uops[q + 4] = 1;
+    }
+    uops.fill(0, block.n * U.UOP_STRIDE, (block.n + 1) * U.UOP_STRIDE);
+    uops[block.n * U.UOP_STRIDE] = U.U_END;
+    block.uops = uops.slice(0, (block.n + 1) * U.UOP_STRIDE);
     curPage = 0;
     curPa = 0;
     void curPage;
@@ -1016,6 +1078,740 @@ export class Cpu {
       this.code.add(pg, block);
     }
     return block;
+  }
+
+  /** High word of the address computed by ea64(). */
+  private eaHi = 0;
+
+  /** The 64-bit address of a memory micro-op record (compile.ts makeEA); the high word in eaHi. */
+  private ea64(u: Int32Array, p: number): number {
+    const s = this.s;
+    const bw = u[p + 2];
+    const iw = u[p + 3];
+    const sc = u[p + 4];
+    let bl = 0;
+    let bh = 0;
+    let il = 0;
+    let ih = 0;
+    if (bw >= 0) {
+      bl = s[bw];
+      bh = s[bw + 1];
+    }
+    if (iw >= 0) {
+      il = s[iw];
+      ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
+    }
+    const t1 = (bl >>> 0) + ((il << sc) >>> 0);
+    const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
+    this.eaHi = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
+    return t2 | 0;
+  }
+
+  /** The instruction index at which runUops() was left by a fault. */
+  private uopIndex = 0;
+  /** The block runUops() ended in (it follows linked successors). */
+  private uopBlock: Block | null = null;
+
+  /**
+   * Runs block b's micro-op records (uops.ts) with one switch; U_CLOSURE calls the closure.
+   * Returns (index << 2) | code: the closure return code (0 = fell off the end at the
+   * index, 1 = near branch by the instruction at the index, 2/3 as closures). A fault leaves
+   * the index of the faulting instruction in uopIndex. Kept out of runBlocks: its size and its
+   * deoptimisations stay out of the block compiler's path. The record after the last
+   * instruction is U_END; a store that invalidates the block turns every record into U_END,
+   * so it stops after the current instruction.
+   */
+  private runUops(b0: Block, end: number, selfLoop: boolean): number {
+    const s = this.s;
+    let b = b0;
+    let i = 0;
+    let r = 0;
+    try {
+      let u = b.uops;
+      let gen = this.tlbGen;
+      run: for (i = 0; ; i++) {
+        const p = i * 8 /* UOP_STRIDE */;
+        switch (u[p]) {
+          case 1 /* U_ADD_RR32 */: {
+            const w = u[p + 1];
+            const v = s[u[p + 2]];
+            const x = (s[w] + v) | 0;
+            s[35 /* CC_OP */] = CC_ADD32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x; s[w] = x; s[w + 1] = 0;
+            continue;
+          }
+          case 2 /* U_ADD_RI32 */: {
+            const w = u[p + 1];
+            const v = u[p + 2];
+            const x = (s[w] + v) | 0;
+            s[35 /* CC_OP */] = CC_ADD32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x; s[w] = x; s[w + 1] = 0;
+            continue;
+          }
+          case 3 /* U_SUB_RR32 */: {
+            const w = u[p + 1];
+            const v = s[u[p + 2]];
+            const x = (s[w] - v) | 0;
+            s[35 /* CC_OP */] = CC_SUB32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x;
+            if (u[p + 3] !== 0) { s[w] = x; s[w + 1] = 0; }
+            continue;
+          }
+          case 4 /* U_SUB_RI32 */: {
+            const w = u[p + 1];
+            const v = u[p + 2];
+            const x = (s[w] - v) | 0;
+            s[35 /* CC_OP */] = CC_SUB32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x;
+            if (u[p + 3] !== 0) { s[w] = x; s[w + 1] = 0; }
+            continue;
+          }
+          case 5 /* U_ALU_RR32 */: {
+            const w = u[p + 1];
+            const x = alu(s, u[p + 3], 2, s[w], s[u[p + 2]]);
+            if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = 0; }
+            continue;
+          }
+          case 6 /* U_ALU_RI32 */: {
+            const w = u[p + 1];
+            const x = alu(s, u[p + 3], 2, s[w], u[p + 2]);
+            if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = 0; }
+            continue;
+          }
+          case 7 /* U_XOR_ZERO32 */: {
+            const w = u[p + 1];
+            s[35 /* CC_OP */] = CC_LOGIC32; s[36 /* CC_DST */] = 0; s[w] = 0; s[w + 1] = 0;
+            continue;
+          }
+          case 8 /* U_INCDEC32 */: {
+            const w = u[p + 1];
+            // getCF, with the common producers inline.
+            const op = s[35 /* CC_OP */];
+            const c =
+              op === CC_ADD32 ? ((s[36 /* CC_DST */] >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0)
+              : op === CC_SUB32 ? (((s[36 /* CC_DST */] + s[38 /* CC_SRC */]) >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0)
+              : op >> 3 === 3 /* CC_INC, CC_DEC */ ? s[38 /* CC_SRC */] & 1
+              : op >> 2 === 5 /* CC_LOGIC */ ? 0
+              : getCF(s);
+            const x = (s[w] + u[p + 2]) | 0;
+            s[38 /* CC_SRC */] = c; s[35 /* CC_OP */] = u[p + 3]; s[36 /* CC_DST */] = x; s[w] = x; s[w + 1] = 0;
+            continue;
+          }
+          case 9 /* U_MOV_RR32 */: {
+            const w = u[p + 1];
+            s[w] = s[u[p + 2]]; s[w + 1] = 0;
+            continue;
+          }
+          case 10 /* U_MOV_RI32 */: {
+            const w = u[p + 1];
+            s[w] = u[p + 2]; s[w + 1] = 0;
+            continue;
+          }
+          case 11 /* U_LOAD32 */: {
+            // The TLB fast path of rd32 inline (a flat segment, or no base in 64-bit mode).
+            // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+            let a: number;
+            let eah: number;
+            if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+              const bw = u[p + 2];
+              const iw = u[p + 3];
+              a = u[p + 5];
+              if (bw >= 0) a += s[bw];
+              if (iw >= 0) a += s[iw] << u[p + 4];
+              a |= 0;
+              eah = 0;
+            } else {
+              a = this.ea64(u, p);
+              eah = this.eaHi;
+            }
+            const sg = u[p + 7] & 0xff;
+            let lin = a;
+            let lh = eah;
+            let ok: boolean;
+            if (this.code64) ok = sg < 4 && ((lh + 0x8000) & 0xffff0000) === 0;
+            else {
+              ok = this.segFast[sg] !== 0 && a >>> 0 <= 0xfffffffc;
+              lin = (a + this.segBase[sg]) | 0;
+              lh = 0;
+            }
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+            let v: number;
+            if (ok && t.tagR[k] === (lin & ~0xfff) && t.tagHi[k] === lh && (lin & 0xfff) <= 0xffc) {
+              const pa = t.phys[k] + (lin & 0xfff);
+              v = (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
+            } else v = this.rd32(sg, a, eah);
+            const w = u[p + 1];
+            s[w] = v; s[w + 1] = 0;
+            continue;
+          }
+          case 12 /* U_STORE32 */: {
+            // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+            let a: number;
+            let eah: number;
+            if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+              const bw = u[p + 2];
+              const iw = u[p + 3];
+              a = u[p + 5];
+              if (bw >= 0) a += s[bw];
+              if (iw >= 0) a += s[iw] << u[p + 4];
+              a |= 0;
+              eah = 0;
+            } else {
+              a = this.ea64(u, p);
+              eah = this.eaHi;
+            }
+            const sg = u[p + 7] & 0xff;
+            const v = s[u[p + 1]];
+            let lin = a;
+            let lh = eah;
+            let ok: boolean;
+            if (this.code64) ok = sg < 4 && ((lh + 0x8000) & 0xffff0000) === 0;
+            else {
+              ok = this.segFast[sg] !== 0 && a >>> 0 <= 0xfffffffc;
+              lin = (a + this.segBase[sg]) | 0;
+              lh = 0;
+            }
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+            if (ok && t.tagW[k] === (lin & ~0xfff) && t.tagHi[k] === lh && (lin & 0xfff) <= 0xffc) {
+              const pa = t.phys[k] + (lin & 0xfff);
+              if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
+              else this.dv.setInt32(pa, v, true);
+            } else this.wr32(sg, a, eah, v);
+            continue;
+          }
+          case 13 /* U_LEA */: {
+            // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+            let a: number;
+            let eah: number;
+            if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+              const bw = u[p + 2];
+              const iw = u[p + 3];
+              a = u[p + 5];
+              if (bw >= 0) a += s[bw];
+              if (iw >= 0) a += s[iw] << u[p + 4];
+              a |= 0;
+              eah = 0;
+            } else {
+              a = this.ea64(u, p);
+              eah = this.eaHi;
+            }
+            const w = u[p + 1];
+            s[w] = a; s[w + 1] = (u[p + 7] & 512 /* UF_OS64 */) !== 0 ? eah : 0;
+            continue;
+          }
+          case 14 /* U_PUSH32 */: {
+            const n = (s[8] - 4) | 0;
+            const v = s[u[p + 1]];
+            const lin = (n + this.segBase[2 /* SEG_SS */]) | 0;
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
+            const ok = this.segFast[2 /* SEG_SS */] !== 0 && n >>> 0 <= 0xfffffffc && t.tagHi[k] === 0 && (lin & 0xfff) <= 0xffc;
+            if (ok && t.tagW[k] === (lin & ~0xfff)) {
+              const pa = t.phys[k] + (lin & 0xfff);
+              if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
+              else this.dv.setInt32(pa, v, true);
+            } else this.wr32(2 /* SEG_SS */, n, 0, v);
+            s[8] = n; s[9] = 0;
+            continue;
+          }
+          case 15 /* U_POP32 */: {
+            const n = s[8];
+            const lin = (n + this.segBase[2 /* SEG_SS */]) | 0;
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
+            const ok = this.segFast[2 /* SEG_SS */] !== 0 && n >>> 0 <= 0xfffffffc && t.tagHi[k] === 0 && (lin & 0xfff) <= 0xffc;
+            let v: number;
+            if (ok && t.tagR[k] === (lin & ~0xfff)) {
+              const pa = t.phys[k] + (lin & 0xfff);
+              v = (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
+            } else v = this.rd32(2 /* SEG_SS */, n, 0);
+            s[8] = (s[8] + 4) | 0; s[9] = 0;
+            const w = u[p + 1];
+            s[w] = v; s[w + 1] = 0;
+            continue;
+          }
+          case 16 /* U_CALL32 */: {
+            const n = (s[8] - 4) | 0;
+            const v = u[p + 1];
+            const lin = (n + this.segBase[2 /* SEG_SS */]) | 0;
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
+            const ok = this.segFast[2 /* SEG_SS */] !== 0 && n >>> 0 <= 0xfffffffc && t.tagHi[k] === 0 && (lin & 0xfff) <= 0xffc;
+            if (ok && t.tagW[k] === (lin & ~0xfff)) {
+              const pa = t.phys[k] + (lin & 0xfff);
+              if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
+              else this.dv.setInt32(pa, v, true);
+            } else this.wr32(2 /* SEG_SS */, n, 0, v);
+            s[8] = n; s[9] = 0;
+            s[32 /* RIP_LO */] = u[p + 2];
+            r = 1;
+            break;
+          }
+          case 17 /* U_RET32 */: {
+            const n = s[8];
+            const lin = (n + this.segBase[2 /* SEG_SS */]) | 0;
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
+            const ok = this.segFast[2 /* SEG_SS */] !== 0 && n >>> 0 <= 0xfffffffc && t.tagHi[k] === 0 && (lin & 0xfff) <= 0xffc;
+            let v: number;
+            if (ok && t.tagR[k] === (lin & ~0xfff)) {
+              const pa = t.phys[k] + (lin & 0xfff);
+              v = (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
+            } else v = this.rd32(2 /* SEG_SS */, n, 0);
+            s[8] = (s[8] + 4) | 0; s[9] = 0;
+            s[32 /* RIP_LO */] = v;
+            r = 1;
+            break;
+          }
+          case 18 /* U_JCC */: {
+            const cc = u[p + 1];
+            let taken: boolean;
+            if ((cc & 0xe) === 4) {
+              // JZ/JNZ: ZF of a 32-bit result inline.
+              const op = s[35 /* CC_OP */];
+              const zf = op < 4 ? getZF(s) !== 0 : (op & 3) === 2 ? s[36 /* CC_DST */] === 0 : (op & 3) === 3 ? (s[36 /* CC_DST */] | s[37 /* CC_DST + 1 */]) === 0 : getZF(s) !== 0;
+              taken = cc === 4 ? zf : !zf;
+            } else taken = testCond(s, cc);
+            if (taken) {
+              s[32 /* RIP_LO */] = u[p + 2]; s[33 /* RIP_HI */] = u[p + 3];
+              if (u[p + 6] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
+                // Back to the block's own start: the next iteration without leaving the switch.
+                this.retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 4]; s[33 /* RIP_HI */] = u[p + 5]; }
+            r = 1;
+            break;
+          }
+          case 19 /* U_JMP */: {
+            s[32 /* RIP_LO */] = u[p + 1];
+            if (u[p + 3] !== 0) s[33 /* RIP_HI */] = u[p + 2];
+            if (u[p + 4] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
+                // Back to the block's own start: the next iteration without leaving the switch.
+                this.retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            r = 1;
+            break;
+          }
+          case 20 /* U_ALU_RR64 */: {
+            const w = u[p + 1];
+            const bw = u[p + 2];
+            const op = u[p + 3];
+            if (op === 0 || op === 5 || op === 7) {
+              // alu64's ADD and SUB/CMP inline.
+              const bl = s[bw];
+              const bh = s[bw + 1];
+              let lo: number;
+              let hi: number;
+              if (op === 0) {
+                const sum = (s[w] >>> 0) + (bl >>> 0);
+                hi = (s[w + 1] + bh + (sum > 0xffffffff ? 1 : 0)) | 0;
+                lo = sum | 0;
+                s[35 /* CC_OP */] = CC_ADD64;
+              } else {
+                const dif = (s[w] >>> 0) - (bl >>> 0);
+                hi = (s[w + 1] - bh - (dif < 0 ? 1 : 0)) | 0;
+                lo = dif | 0;
+                s[35 /* CC_OP */] = CC_SUB64;
+              }
+              s[38 /* CC_SRC */] = bl; s[39 /* CC_SRC + 1 */] = bh; s[36 /* CC_DST */] = lo; s[37 /* CC_DST + 1 */] = hi;
+              if (u[p + 4] !== 0) { s[w] = lo; s[w + 1] = hi; }
+              continue;
+            }
+            const x = alu64(s, op, s[w], s[w + 1], s[bw], s[bw + 1]);
+            if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = lastHigh(); }
+            continue;
+          }
+          case 21 /* U_ALU_RI64 */: {
+            const w = u[p + 1];
+            const op = u[p + 4];
+            if (op === 0 || op === 5 || op === 7) {
+              const bl = u[p + 2];
+              const bh = u[p + 3];
+              let lo: number;
+              let hi: number;
+              if (op === 0) {
+                const sum = (s[w] >>> 0) + (bl >>> 0);
+                hi = (s[w + 1] + bh + (sum > 0xffffffff ? 1 : 0)) | 0;
+                lo = sum | 0;
+                s[35 /* CC_OP */] = CC_ADD64;
+              } else {
+                const dif = (s[w] >>> 0) - (bl >>> 0);
+                hi = (s[w + 1] - bh - (dif < 0 ? 1 : 0)) | 0;
+                lo = dif | 0;
+                s[35 /* CC_OP */] = CC_SUB64;
+              }
+              s[38 /* CC_SRC */] = bl; s[39 /* CC_SRC + 1 */] = bh; s[36 /* CC_DST */] = lo; s[37 /* CC_DST + 1 */] = hi;
+              if (u[p + 5] !== 0) { s[w] = lo; s[w + 1] = hi; }
+              continue;
+            }
+            const x = alu64(s, op, s[w], s[w + 1], u[p + 2], u[p + 3]);
+            if (u[p + 5] !== 0) { s[w] = x; s[w + 1] = lastHigh(); }
+            continue;
+          }
+          case 22 /* U_INCDEC64 */:
+          case 37 /* U_INCDEC64_JCC */: {
+            const w = u[p + 1];
+            const op = s[35 /* CC_OP */];
+            const c =
+              op === CC_ADD64 ? (s[37 /* CC_DST + 1 */] >>> 0 < s[39 /* CC_SRC + 1 */] >>> 0 || (s[37 /* CC_DST + 1 */] === s[39 /* CC_SRC + 1 */] && s[36 /* CC_DST */] >>> 0 < s[38 /* CC_SRC */] >>> 0) ? 1 : 0)
+              : op === CC_ADD32 ? ((s[36 /* CC_DST */] >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0)
+              : op >> 3 === 3 /* CC_INC, CC_DEC */ ? s[38 /* CC_SRC */] & 1
+              : op >> 2 === 5 /* CC_LOGIC */ ? 0
+              : getCF(s);
+            let lo: number;
+            let hi = s[w + 1];
+            if (u[p + 2] !== 0) {
+              lo = (s[w] + 1) | 0;
+              if (lo === 0) hi = (hi + 1) | 0;
+            } else {
+              lo = (s[w] - 1) | 0;
+              if (lo === -1) hi = (hi - 1) | 0;
+            }
+            s[38 /* CC_SRC */] = c; s[35 /* CC_OP */] = u[p + 3]; s[36 /* CC_DST */] = lo; s[37 /* CC_DST + 1 */] = hi;
+            s[w] = lo; s[w + 1] = hi;
+            if (u[p] === 22) continue;
+            // The fused JCC (record i + 1).
+            i++;
+            const cc = u[p + 9];
+            const taken = cc === 5 ? (lo | hi) !== 0 : cc === 4 ? (lo | hi) === 0 : testCond(s, cc);
+            if (taken) {
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
+                this.retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+            r = 1;
+            break;
+          }
+          case 23 /* U_MOV_RR64 */: {
+            const w = u[p + 1];
+            const v = u[p + 2];
+            s[w] = s[v]; s[w + 1] = s[v + 1];
+            continue;
+          }
+          case 24 /* U_MOV_RI64 */: {
+            const w = u[p + 1];
+            s[w] = u[p + 2]; s[w + 1] = u[p + 3];
+            continue;
+          }
+          case 25 /* U_LOAD64 */: {
+            // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+            let a: number;
+            let eah: number;
+            if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+              const bw = u[p + 2];
+              const iw = u[p + 3];
+              a = u[p + 5];
+              if (bw >= 0) a += s[bw];
+              if (iw >= 0) a += s[iw] << u[p + 4];
+              a |= 0;
+              eah = 0;
+            } else {
+              a = this.ea64(u, p);
+              eah = this.eaHi;
+            }
+            const sg = u[p + 7] & 0xff;
+            let lin = a;
+            let lh = eah;
+            let ok: boolean;
+            if (this.code64) ok = sg < 4 && ((lh + 0x8000) & 0xffff0000) === 0;
+            else {
+              ok = this.segFast[sg] !== 0 && a >>> 0 <= 0xfffffff8;
+              lin = (a + this.segBase[sg]) | 0;
+              lh = 0;
+            }
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+            let v: number;
+            let h: number;
+            if (ok && t.tagR[k] === (lin & ~0xfff) && t.tagHi[k] === lh && (lin & 0xfff) <= 0xff8) {
+              const pa = t.phys[k] + (lin & 0xfff);
+              if ((pa & 7) === 0) {
+                v = this.i32[pa >>> 2];
+                h = this.i32[(pa >>> 2) + 1];
+              } else {
+                v = this.dv.getInt32(pa, true);
+                h = this.dv.getInt32(pa + 4, true);
+              }
+            } else {
+              v = this.rd64(sg, a, eah);
+              h = this.hi;
+            }
+            const w = u[p + 1];
+            s[w] = v; s[w + 1] = h;
+            continue;
+          }
+          case 26 /* U_STORE64 */: {
+            // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
+            let a: number;
+            let eah: number;
+            if ((u[p + 7] & 256 /* UF_EA64 */) === 0) {
+              const bw = u[p + 2];
+              const iw = u[p + 3];
+              a = u[p + 5];
+              if (bw >= 0) a += s[bw];
+              if (iw >= 0) a += s[iw] << u[p + 4];
+              a |= 0;
+              eah = 0;
+            } else {
+              a = this.ea64(u, p);
+              eah = this.eaHi;
+            }
+            const sg = u[p + 7] & 0xff;
+            const w = u[p + 1];
+            let lin = a;
+            let lh = eah;
+            let ok: boolean;
+            if (this.code64) ok = sg < 4 && ((lh + 0x8000) & 0xffff0000) === 0;
+            else {
+              ok = this.segFast[sg] !== 0 && a >>> 0 <= 0xfffffff8;
+              lin = (a + this.segBase[sg]) | 0;
+              lh = 0;
+            }
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26) ^ ((lh & 0xffff) << 2)) & TLB_MASK;
+            if (ok && t.tagW[k] === (lin & ~0xfff) && t.tagHi[k] === lh && (lin & 0xfff) <= 0xff8) {
+              const pa = t.phys[k] + (lin & 0xfff);
+              if ((pa & 7) === 0) {
+                this.i32[pa >>> 2] = s[w];
+                this.i32[(pa >>> 2) + 1] = s[w + 1];
+              } else {
+                this.dv.setInt32(pa, s[w], true);
+                this.dv.setInt32(pa + 4, s[w + 1], true);
+              }
+            } else this.wr64(sg, a, eah, s[w], s[w + 1]);
+            continue;
+          }
+          case 27 /* U_PUSH64 */: {
+            // push() (compile.ts) with the TLB fast path of wr64 inline; the stack is 64-bit.
+            const w = u[p + 1];
+            const spLo = (s[8] - 8) | 0;
+            const spHi = spLo >>> 0 > s[8] >>> 0 ? (s[9] - 1) | 0 : s[9];
+            const t = this.tlb;
+            const k = ((spLo >>> 12) ^ (spLo >>> 26) ^ ((spHi & 0xffff) << 2)) & TLB_MASK;
+            const ok = ((spHi + 0x8000) & 0xffff0000) === 0 && t.tagHi[k] === spHi && (spLo & 0xfff) <= 0xff8;
+            if (ok && t.tagW[k] === (spLo & ~0xfff)) {
+              const pa = t.phys[k] + (spLo & 0xfff);
+              if ((pa & 7) === 0) {
+                this.i32[pa >>> 2] = s[w];
+                this.i32[(pa >>> 2) + 1] = s[w + 1];
+              } else {
+                this.dv.setInt32(pa, s[w], true);
+                this.dv.setInt32(pa + 4, s[w + 1], true);
+              }
+            } else this.wr64(2 /* SEG_SS */, spLo, spHi, s[w], s[w + 1]);
+            s[8] = spLo; s[9] = spHi;
+            continue;
+          }
+          case 28 /* U_POP64 */: {
+            const spLo = s[8];
+            const spHi = s[9];
+            const t = this.tlb;
+            const k = ((spLo >>> 12) ^ (spLo >>> 26) ^ ((spHi & 0xffff) << 2)) & TLB_MASK;
+            const ok = ((spHi + 0x8000) & 0xffff0000) === 0 && t.tagHi[k] === spHi && (spLo & 0xfff) <= 0xff8;
+            let v: number;
+            let h: number;
+            if (ok && t.tagR[k] === (spLo & ~0xfff)) {
+              const pa = t.phys[k] + (spLo & 0xfff);
+              if ((pa & 7) === 0) {
+                v = this.i32[pa >>> 2];
+                h = this.i32[(pa >>> 2) + 1];
+              } else {
+                v = this.dv.getInt32(pa, true);
+                h = this.dv.getInt32(pa + 4, true);
+              }
+            } else {
+              v = this.rd64(2 /* SEG_SS */, spLo, spHi);
+              h = this.hi;
+            }
+            const sp = (s[8] >>> 0) + 8;
+            s[9] = (s[9] + (sp > 0xffffffff ? 1 : 0)) | 0;
+            s[8] = sp | 0;
+            const w = u[p + 1];
+            s[w] = v; s[w + 1] = h;
+            continue;
+          }
+          case 29 /* U_CALL64 */: {
+            const spLo = (s[8] - 8) | 0;
+            const spHi = spLo >>> 0 > s[8] >>> 0 ? (s[9] - 1) | 0 : s[9];
+            const t = this.tlb;
+            const k = ((spLo >>> 12) ^ (spLo >>> 26) ^ ((spHi & 0xffff) << 2)) & TLB_MASK;
+            const ok = ((spHi + 0x8000) & 0xffff0000) === 0 && t.tagHi[k] === spHi && (spLo & 0xfff) <= 0xff8;
+            if (ok && t.tagW[k] === (spLo & ~0xfff)) {
+              const pa = t.phys[k] + (spLo & 0xfff);
+              if ((pa & 7) === 0) {
+                this.i32[pa >>> 2] = u[p + 1];
+                this.i32[(pa >>> 2) + 1] = u[p + 2];
+              } else {
+                this.dv.setInt32(pa, u[p + 1], true);
+                this.dv.setInt32(pa + 4, u[p + 2], true);
+              }
+            } else this.wr64(2 /* SEG_SS */, spLo, spHi, u[p + 1], u[p + 2]);
+            s[8] = spLo; s[9] = spHi;
+            s[32 /* RIP_LO */] = u[p + 3]; s[33 /* RIP_HI */] = u[p + 4];
+            r = 1;
+            break;
+          }
+          case 30 /* U_RET64 */: {
+            const sp0 = s[8];
+            const sp1 = s[9];
+            const t = this.tlb;
+            const k = ((sp0 >>> 12) ^ (sp0 >>> 26) ^ ((sp1 & 0xffff) << 2)) & TLB_MASK;
+            const ok = ((sp1 + 0x8000) & 0xffff0000) === 0 && t.tagHi[k] === sp1 && (sp0 & 0xfff) <= 0xff8;
+            let v: number;
+            let h: number;
+            if (ok && t.tagR[k] === (sp0 & ~0xfff)) {
+              const pa = t.phys[k] + (sp0 & 0xfff);
+              if ((pa & 7) === 0) {
+                v = this.i32[pa >>> 2];
+                h = this.i32[(pa >>> 2) + 1];
+              } else {
+                v = this.dv.getInt32(pa, true);
+                h = this.dv.getInt32(pa + 4, true);
+              }
+            } else {
+              v = this.rd64(2 /* SEG_SS */, sp0, sp1);
+              h = this.hi;
+            }
+            if (((h + 0x8000) & 0xffff0000) !== 0) this.gp(0);
+            const spLo = (s[8] + 8) | 0;
+            if (spLo >>> 0 < 8) s[9] = (s[9] + 1) | 0;
+            s[8] = spLo;
+            s[32 /* RIP_LO */] = v; s[33 /* RIP_HI */] = h;
+            r = 1;
+            break;
+          }
+          case 32 /* U_LOGIC_RR32 */:
+          case 33 /* U_LOGIC_RI32 */: {
+            const w = u[p + 1];
+            const a = s[w];
+            const v = u[p] === 32 ? s[u[p + 2]] : u[p + 2];
+            const op = u[p + 3];
+            const x = op === 4 ? a & v : op === 1 ? a | v : a ^ v;
+            s[35 /* CC_OP */] = CC_LOGIC32; s[36 /* CC_DST */] = x;
+            if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = 0; }
+            continue;
+          }
+          case 34 /* U_INCDEC32_JCC */: {
+            const w = u[p + 1];
+            const op = s[35 /* CC_OP */];
+            const c =
+              op === CC_ADD32 ? ((s[36 /* CC_DST */] >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0)
+              : op === CC_SUB32 ? (((s[36 /* CC_DST */] + s[38 /* CC_SRC */]) >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0)
+              : op >> 3 === 3 /* CC_INC, CC_DEC */ ? s[38 /* CC_SRC */] & 1
+              : op >> 2 === 5 /* CC_LOGIC */ ? 0
+              : getCF(s);
+            const x = (s[w] + u[p + 2]) | 0;
+            s[38 /* CC_SRC */] = c; s[35 /* CC_OP */] = u[p + 3]; s[36 /* CC_DST */] = x; s[w] = x; s[w + 1] = 0;
+            // The JCC (record i + 1).
+            i++;
+            const cc = u[p + 9];
+            const taken = cc === 5 ? x !== 0 : cc === 4 ? x === 0 : testCond(s, cc);
+            if (taken) {
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
+                // Back to the block's own start: the next iteration without leaving the switch.
+                this.retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+            r = 1;
+            break;
+          }
+          case 35 /* U_SUB32_JCC */: {
+            const w = u[p + 1];
+            const v = u[p + 4] !== 0 ? u[p + 2] : s[u[p + 2]];
+            const a = s[w];
+            const x = (a - v) | 0;
+            s[35 /* CC_OP */] = CC_SUB32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x;
+            if (u[p + 3] !== 0) { s[w] = x; s[w + 1] = 0; }
+            i++;
+            // testCond's CMP fast path: the operands compared directly.
+            let taken: boolean;
+            switch (u[p + 9]) {
+              case 2: taken = a >>> 0 < v >>> 0; break;
+              case 3: taken = a >>> 0 >= v >>> 0; break;
+              case 4: taken = x === 0; break;
+              case 5: taken = x !== 0; break;
+              case 6: taken = a >>> 0 <= v >>> 0; break;
+              case 7: taken = a >>> 0 > v >>> 0; break;
+              case 12: taken = a < v; break;
+              case 13: taken = a >= v; break;
+              case 14: taken = a <= v; break;
+              case 15: taken = a > v; break;
+              default: taken = testCond(s, u[p + 9]);
+            }
+            if (taken) {
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
+                // Back to the block's own start: the next iteration without leaving the switch.
+                this.retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+            r = 1;
+            break;
+          }
+          case 36 /* U_LOGIC32_JCC */: {
+            const w = u[p + 1];
+            const a = s[w];
+            const v = u[p + 5] !== 0 ? u[p + 2] : s[u[p + 2]];
+            const op = u[p + 3];
+            const x = op === 4 ? a & v : op === 1 ? a | v : a ^ v;
+            s[35 /* CC_OP */] = CC_LOGIC32; s[36 /* CC_DST */] = x;
+            if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = 0; }
+            i++;
+            const cc = u[p + 9];
+            const taken = cc === 5 ? x !== 0 : cc === 4 ? x === 0 : testCond(s, cc);
+            if (taken) {
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              if (u[p + 14] !== 0 && selfLoop && this.retired + i + 1 < end && !this.eventCheck && this.tlbGen === gen && this.modeKey === b.mode) {
+                // Back to the block's own start: the next iteration without leaving the switch.
+                this.retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+            r = 1;
+            break;
+          }
+          case 31 /* U_END */:
+            r = 0;
+            break run;
+          default:
+            r = b.fns[i]();
+            if (r === 0) continue;
+        }
+        // A near branch (r = 1): on to the successor linked last time, under the same
+        // conditions as runBlocks' linking, without leaving the switch.
+        if (r === 1 && selfLoop && this.retired + i + 1 < end && !this.eventCheck) {
+          const ripLo = s[32 /* RIP_LO */];
+          let nb = b.succA;
+          if (nb === null || nb.eipLo !== ripLo) nb = b.succB;
+          if (nb !== null && nb.eipLo === ripLo && nb.valid && nb.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && nb.mode === this.modeKey) {
+            this.retired += i + 1;
+            b = nb;
+            u = nb.uops;
+            gen = this.tlbGen;
+            i = -1;
+            continue;
+          }
+        }
+        break;
+      }
+    } catch (e) {
+      this.uopIndex = i;
+      this.uopBlock = b;
+      throw e;
+    }
+    this.uopBlock = b;
+    return (i << 2) | r;
   }
 
   /** RIP of instruction i of a block. */
@@ -1069,6 +1865,10 @@ export class Cpu {
     const s = this.s;
     let b = this.findBlock();
     let i = 0;
+    const jitOn = this.jitThreshold > 0;
+    // A block whose final branch returns to its own start loops inside the switch (not while
+    // the block compiler counts executions).
+    const selfLoop = !jitOn;
     let compiled: Compiled | null = null;
     // -1 while looking up a block: a fault then belongs to RIP as it stands.
     try {
@@ -1080,7 +1880,7 @@ export class Cpu {
           b.jit = jb = null;
           b.heat = 0;
         }
-        if (jb === null && b.heat >= 0 && ++b.heat >= this.jitThreshold && this.jitThreshold > 0) {
+        if (jitOn && jb === null && b.heat >= 0 && ++b.heat >= this.jitThreshold) {
           this.tierUp(b);
           jb = b.jit;
         }
@@ -1102,11 +1902,11 @@ export class Cpu {
           }
         } else {
           compiled = null;
-          const fns = b.fns;
-          for (i = 0; i < b.n; i++) {
-            r = fns[i]();
-            if (r !== 0) break;
-          }
+          i = -3; // a fault inside runUops: the index is in uopIndex
+          const v = this.runUops(b, end, selfLoop);
+          b = this.uopBlock as Block;
+          r = v & 3;
+          i = v >> 2;
           if (r === 1) this.retired += i + 1;
           else if (r === 0) {
             // Fell off the end (or a store at instruction i-1 invalidated the block).
@@ -1121,9 +1921,9 @@ export class Cpu {
         }
         if (this.retired >= end || this.eventCheck) return;
         // Chain to the successor seen last time if nothing that affects translation changed.
-        const ripLo = s[S.RIP_LO];
+        const ripLo = s[32 /* RIP_LO */];
         const next = b.succA !== null && b.succA.eipLo === ripLo ? b.succA : b.succB !== null && b.succB.eipLo === ripLo ? b.succB : null;
-        if (next?.valid && next.eipHi === s[S.RIP_HI] && b.linkGen === this.tlbGen && next.mode === this.modeKey) {
+        if (next?.valid && next.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && next.mode === this.modeKey) {
           b = next;
           continue;
         }
@@ -1146,6 +1946,10 @@ export class Cpu {
           this.setRipCompiled(compiled, i);
         }
         throw e;
+      }
+      if (i === -3) {
+        i = this.uopIndex;
+        b = this.uopBlock as Block;
       }
       if (e === GUEST_FAULT && i >= 0) {
         this.retired += i;
