@@ -46,7 +46,8 @@ export class EmulatorRunner {
     this.final32 = new Int32Array(this.final.buffer);
   }
 
-  run(c: TestCase): CaseResult {
+  /** `keepFpState`: the caller has loaded the case's own x87/SSE state (the FP runner). */
+  run(c: TestCase, keepFpState = false): CaseResult {
     const { cpu, ram } = this.um;
     const s = cpu.s;
     // Memory: region contents, code page.
@@ -67,7 +68,7 @@ export class EmulatorRunner {
 
     // Registers, flags and the x87/SSE state.
     this.um.resetSegments();
-    s.set(this.fpInitial, S.FXSAVE_AREA);
+    if (!keepFpState) s.set(this.fpInitial, S.FXSAVE_AREA);
     const n = this.mode === 64 ? 16 : 8;
     for (let i = 0; i < 16; i++) cpu.setReg64(i, i < n ? c.regsLo[i]! : 0, i < n && this.mode === 64 ? c.regsHi[i]! : 0);
     cpu.setRip(CODE_ADDR, 0);

@@ -19,7 +19,7 @@ export class FpEmulatorRunner {
     const s = this.inner.um.cpu.s;
     const n = this.mode === 64 ? 16 : 8;
     loadFxsaveImage(s, c.fx, this.mode === 64, n);
-    const r = this.inner.run(c) as FpResult;
+    const r = this.inner.run(c, true) as FpResult;
     const fx = new Uint8Array(512);
     fx.set(c.fx);
     fxsaveImage(s, fx, this.mode === 64, n);
