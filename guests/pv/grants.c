@@ -41,13 +41,7 @@ static void op_init(struct gnttab_copy *op, unsigned long src, domid_t sd, unsig
 }
 
 void test_main(void) {
-  unsigned self = 0;
-  const char *cl = (const char *)start_info->cmd_line;
-  for (int i = 0; cl[i]; i++)
-    if (strncmp(cl + i, "domid=", 6) == 0) {
-      for (int j = i + 6; cl[j] >= '0' && cl[j] <= '9'; j++) self = self * 10 + (unsigned)(cl[j] - '0');
-      break;
-    }
+  unsigned self = (unsigned)cmdline_ulong("domid", 0);
   check(self != 0, "our domain id from the command line");
   xen_pfn_t frames[1] = {0};
   struct gnttab_setup_table st = {.dom = DOMID_SELF, .nr_frames = 1};

@@ -20,20 +20,6 @@ static char page[4096] __attribute__((aligned(4096)));   /* A: the window / B: t
 static char gtab[4096] __attribute__((aligned(4096)));   /* B: where its grant frame is mapped */
 static char buf[4096] __attribute__((aligned(4096)));    /* A: grant copy destination */
 
-static unsigned long arg(const char *key, unsigned long dflt) {
-  const char *s = (const char *)start_info->cmd_line;
-  size_t n = 0;
-  while (key[n]) n++;
-  for (; *s; s++) {
-    if ((s == (const char *)start_info->cmd_line || s[-1] == ' ') && strncmp(s, key, n) == 0 && s[n] == '=') {
-      unsigned long v = 0;
-      for (s += n + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (unsigned long)(*s - '0');
-      return v;
-    }
-  }
-  return dflt;
-}
-
 static long evtchn(int cmd, void *op) { return HC(__HYPERVISOR_event_channel_op, cmd, op, 0, 0, 0); }
 
 /* ------------------------------------------------------------------ B */
@@ -45,7 +31,7 @@ static void b_handler(unsigned port) {
 }
 
 static void role_b(void) {
-  domid_t peer = (domid_t)arg("peer", 0);
+  domid_t peer = (domid_t)cmdline_ulong("peer", 0);
   install_traps();
   install_events(b_handler);
   for (int i = 0; i < 4096; i++) page[i] = "B-SECRET"[i % 8];
@@ -126,11 +112,11 @@ static int buf_untouched(void) {
 }
 
 static void role_a(void) {
-  domid_t b = (domid_t)arg("peer", 0);
-  unsigned p_ok = (unsigned)arg("ok", 0), p_self = (unsigned)arg("self", 0), p_dom0 = (unsigned)arg("dom0", 0);
-  unsigned p_con = (unsigned)arg("con", 0);
+  domid_t b = (domid_t)cmdline_ulong("peer", 0);
+  unsigned p_ok = (unsigned)cmdline_ulong("ok", 0), p_self = (unsigned)cmdline_ulong("self", 0), p_dom0 = (unsigned)cmdline_ulong("dom0", 0);
+  unsigned p_con = (unsigned)cmdline_ulong("con", 0);
   const char *names[4] = {"B's secret page", "B's top page table", "B's shared_info", "B's grant frame"};
-  unsigned long mfns[4] = {arg("secret", 0), arg("top", 0), arg("shinfo", 0), arg("grant", 0)};
+  unsigned long mfns[4] = {cmdline_ulong("secret", 0), cmdline_ulong("top", 0), cmdline_ulong("shinfo", 0), cmdline_ulong("grant", 0)};
   install_traps();
   memset(page, 0x11, sizeof page);
   memset(buf, 0x22, sizeof buf);

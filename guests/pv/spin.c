@@ -11,22 +11,8 @@
 
 volatile unsigned long spins;
 
-static unsigned long arg(const char *key, unsigned long dflt) {
-  const char *s = (const char *)start_info->cmd_line;
-  size_t n = 0;
-  while (key[n]) n++;
-  for (; *s; s++) {
-    if ((s == (const char *)start_info->cmd_line || s[-1] == ' ') && strncmp(s, key, n) == 0 && s[n] == '=') {
-      unsigned long v = 0;
-      for (s += n + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (unsigned long)(*s - '0');
-      return v;
-    }
-  }
-  return dflt;
-}
-
 void test_main(void) {
-  unsigned long runs = arg("runs", 0);
+  unsigned long runs = cmdline_ulong("runs", 0);
   print("spinning\n");
   if (runs == 0)
     for (;;) spins++;

@@ -15,20 +15,6 @@ static void handler(unsigned port) {
   if (port == timer_port) fired++;
 }
 
-static unsigned long arg(const char *key, unsigned long dflt) {
-  const char *s = (const char *)start_info->cmd_line;
-  size_t n = 0;
-  while (key[n]) n++;
-  for (; *s; s++) {
-    if ((s == (const char *)start_info->cmd_line || s[-1] == ' ') && strncmp(s, key, n) == 0 && s[n] == '=') {
-      unsigned long v = 0;
-      for (s += n + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (unsigned long)(*s - '0');
-      return v;
-    }
-  }
-  return dflt;
-}
-
 static void set_timer(uint64_t when) {
 #ifdef __x86_64__
   HC(__HYPERVISOR_set_timer_op, when, 0, 0, 0, 0);
@@ -38,7 +24,7 @@ static void set_timer(uint64_t when) {
 }
 
 void test_main(void) {
-  unsigned long n = arg("n", 10), period = arg("period", 3000000), burn = arg("burn", 0);
+  unsigned long n = cmdline_ulong("n", 10), period = cmdline_ulong("period", 3000000), burn = cmdline_ulong("burn", 0);
   install_traps();
   install_events(handler);
   struct evtchn_bind_virq bv = {.virq = VIRQ_TIMER, .vcpu = 0};

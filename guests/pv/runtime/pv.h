@@ -41,6 +41,8 @@ int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 
 void check(int ok, const char *what);
+/* The decimal value of KEY=N in start_info's command line (words separated by spaces), else dflt. */
+unsigned long cmdline_ulong(const char *key, unsigned long dflt);
 /* Prints the summary and shuts down: poweroff when every check passed, crash otherwise. */
 void finish(void) __attribute__((noreturn));
 /* Prints the summary line only. */

@@ -68,6 +68,19 @@ static size_t slen(const char *s) {
   return n;
 }
 
+unsigned long cmdline_ulong(const char *key, unsigned long dflt) {
+  const char *line = (const char *)start_info->cmd_line;
+  size_t n = slen(key);
+  for (const char *s = line; *s; s++) {
+    if ((s == line || s[-1] == ' ') && strncmp(s, key, n) == 0 && s[n] == '=') {
+      unsigned long v = 0;
+      for (s += n + 1; *s >= '0' && *s <= '9'; s++) v = v * 10 + (unsigned long)(*s - '0');
+      return v;
+    }
+  }
+  return dflt;
+}
+
 void print(const char *s) { HC(__HYPERVISOR_console_io, CONSOLEIO_write, slen(s), s, 0, 0); }
 
 static char obuf[256];
