@@ -112,6 +112,9 @@ const BLOCK_CACHE_SIZE = 1 << 16;
 const MAX_BLOCK_INSNS = 64;
 
 const EMPTY_UOPS = new Int32Array(0);
+/** The micro-op kinds runFast() takes (1); the rest go straight to runUops' full switch. */
+const FAST_UOPS = new Uint8Array(64);
+for (const k of [1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 31, 32, 33, 34, 35, 36]) FAST_UOPS[k] = 1;
 const CC_ADD32 = (CC_ADD << 2) | 2;
 const CC_SUB32 = (CC_SUB << 2) | 2;
 const CC_LOGIC32 = (CC_LOGIC << 2) | 2;
@@ -1126,11 +1129,24 @@ export class Cpu {
     let b = b0;
     let i = 0;
     let r = 0;
-    try {
+    {
       let u = b.uops;
       let gen = this.tlbGen;
       run: for (i = 0; ; i++) {
-        const p = i * 8 /* UOP_STRIDE */;
+        let p = i << 3 /* i * UOP_STRIDE */;
+        if (FAST_UOPS[u[p]] !== 0) {
+          // runFast takes the records it can; it hands back the one it cannot finish.
+          const v = this.runFast(b, i, end, selfLoop, gen);
+          b = this.uopBlock as Block;
+          u = b.uops;
+          gen = this.uopGen;
+          i = v >> 2;
+          if ((v & 3) !== 3) {
+            r = v & 3;
+            break;
+          }
+          p = i << 3;
+        }
         switch (u[p]) {
           case 1 /* U_ADD_RR32 */: {
             const w = u[p + 1];
@@ -1236,7 +1252,7 @@ export class Cpu {
             if (ok && t.tagR[k] === (lin & ~0xfff) && t.tagHi[k] === lh && (lin & 0xfff) <= 0xffc) {
               const pa = t.phys[k] + (lin & 0xfff);
               v = (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
-            } else v = this.rd32(sg, a, eah);
+            } else { this.uopIndex = i; this.uopBlock = b; v = this.rd32(sg, a, eah); }
             const w = u[p + 1];
             s[w] = v; s[w + 1] = 0;
             continue;
@@ -1274,7 +1290,7 @@ export class Cpu {
               const pa = t.phys[k] + (lin & 0xfff);
               if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
               else this.dv.setInt32(pa, v, true);
-            } else this.wr32(sg, a, eah, v);
+            } else { this.uopIndex = i; this.uopBlock = b; this.wr32(sg, a, eah, v); }
             continue;
           }
           case 13 /* U_LEA */: {
@@ -1308,7 +1324,7 @@ export class Cpu {
               const pa = t.phys[k] + (lin & 0xfff);
               if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
               else this.dv.setInt32(pa, v, true);
-            } else this.wr32(2 /* SEG_SS */, n, 0, v);
+            } else { this.uopIndex = i; this.uopBlock = b; this.wr32(2 /* SEG_SS */, n, 0, v); }
             s[8] = n; s[9] = 0;
             continue;
           }
@@ -1322,7 +1338,7 @@ export class Cpu {
             if (ok && t.tagR[k] === (lin & ~0xfff)) {
               const pa = t.phys[k] + (lin & 0xfff);
               v = (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
-            } else v = this.rd32(2 /* SEG_SS */, n, 0);
+            } else { this.uopIndex = i; this.uopBlock = b; v = this.rd32(2 /* SEG_SS */, n, 0); }
             s[8] = (s[8] + 4) | 0; s[9] = 0;
             const w = u[p + 1];
             s[w] = v; s[w + 1] = 0;
@@ -1339,7 +1355,7 @@ export class Cpu {
               const pa = t.phys[k] + (lin & 0xfff);
               if ((pa & 3) === 0) this.i32[pa >>> 2] = v;
               else this.dv.setInt32(pa, v, true);
-            } else this.wr32(2 /* SEG_SS */, n, 0, v);
+            } else { this.uopIndex = i; this.uopBlock = b; this.wr32(2 /* SEG_SS */, n, 0, v); }
             s[8] = n; s[9] = 0;
             s[32 /* RIP_LO */] = u[p + 2];
             r = 1;
@@ -1355,7 +1371,7 @@ export class Cpu {
             if (ok && t.tagR[k] === (lin & ~0xfff)) {
               const pa = t.phys[k] + (lin & 0xfff);
               v = (pa & 3) === 0 ? this.i32[pa >>> 2] : this.dv.getInt32(pa, true);
-            } else v = this.rd32(2 /* SEG_SS */, n, 0);
+            } else { this.uopIndex = i; this.uopBlock = b; v = this.rd32(2 /* SEG_SS */, n, 0); }
             s[8] = (s[8] + 4) | 0; s[9] = 0;
             s[32 /* RIP_LO */] = v;
             r = 1;
@@ -1538,7 +1554,7 @@ export class Cpu {
                 h = this.dv.getInt32(pa + 4, true);
               }
             } else {
-              v = this.rd64(sg, a, eah);
+              this.uopIndex = i; this.uopBlock = b; v = this.rd64(sg, a, eah);
               h = this.hi;
             }
             const w = u[p + 1];
@@ -1583,7 +1599,7 @@ export class Cpu {
                 this.dv.setInt32(pa, s[w], true);
                 this.dv.setInt32(pa + 4, s[w + 1], true);
               }
-            } else this.wr64(sg, a, eah, s[w], s[w + 1]);
+            } else { this.uopIndex = i; this.uopBlock = b; this.wr64(sg, a, eah, s[w], s[w + 1]); }
             continue;
           }
           case 27 /* U_PUSH64 */: {
@@ -1603,7 +1619,7 @@ export class Cpu {
                 this.dv.setInt32(pa, s[w], true);
                 this.dv.setInt32(pa + 4, s[w + 1], true);
               }
-            } else this.wr64(2 /* SEG_SS */, spLo, spHi, s[w], s[w + 1]);
+            } else { this.uopIndex = i; this.uopBlock = b; this.wr64(2 /* SEG_SS */, spLo, spHi, s[w], s[w + 1]); }
             s[8] = spLo; s[9] = spHi;
             continue;
           }
@@ -1625,7 +1641,7 @@ export class Cpu {
                 h = this.dv.getInt32(pa + 4, true);
               }
             } else {
-              v = this.rd64(2 /* SEG_SS */, spLo, spHi);
+              this.uopIndex = i; this.uopBlock = b; v = this.rd64(2 /* SEG_SS */, spLo, spHi);
               h = this.hi;
             }
             const sp = (s[8] >>> 0) + 8;
@@ -1650,7 +1666,7 @@ export class Cpu {
                 this.dv.setInt32(pa, u[p + 1], true);
                 this.dv.setInt32(pa + 4, u[p + 2], true);
               }
-            } else this.wr64(2 /* SEG_SS */, spLo, spHi, u[p + 1], u[p + 2]);
+            } else { this.uopIndex = i; this.uopBlock = b; this.wr64(2 /* SEG_SS */, spLo, spHi, u[p + 1], u[p + 2]); }
             s[8] = spLo; s[9] = spHi;
             s[32 /* RIP_LO */] = u[p + 3]; s[33 /* RIP_HI */] = u[p + 4];
             r = 1;
@@ -1674,10 +1690,10 @@ export class Cpu {
                 h = this.dv.getInt32(pa + 4, true);
               }
             } else {
-              v = this.rd64(2 /* SEG_SS */, sp0, sp1);
+              this.uopIndex = i; this.uopBlock = b; v = this.rd64(2 /* SEG_SS */, sp0, sp1);
               h = this.hi;
             }
-            if (((h + 0x8000) & 0xffff0000) !== 0) this.gp(0);
+            if (((h + 0x8000) & 0xffff0000) !== 0) { this.uopIndex = i; this.uopBlock = b; this.gp(0); }
             const spLo = (s[8] + 8) | 0;
             if (spLo >>> 0 < 8) s[9] = (s[9] + 1) | 0;
             s[8] = spLo;
@@ -1785,7 +1801,7 @@ export class Cpu {
             r = 0;
             break run;
           default:
-            r = b.fns[i]();
+            this.uopIndex = i; this.uopBlock = b; r = b.fns[i]();
             if (r === 0) continue;
         }
         // A near branch (r = 1): on to the successor linked last time, under the same
@@ -1805,13 +1821,305 @@ export class Cpu {
         }
         break;
       }
-    } catch (e) {
-      this.uopIndex = i;
-      this.uopBlock = b;
-      throw e;
     }
     this.uopBlock = b;
     return (i << 2) | r;
+  }
+
+  /** The TLB generation runFast() left its block under (the one runUops compares for self-loops). */
+  private uopGen = 0;
+
+  /**
+   * The fast micro-op loop: only the record kinds marked in FAST_UOPS, each only on its fast
+   * path (TLB hit, aligned, flat segment, common flag producers), and no calls at all, so that
+   * V8 keeps the loop's few live values in registers (a value live across a call, or many of
+   * them, gets spilled to the stack at every definition; measured). A record it cannot finish
+   * on its fast path it leaves untouched for runUops' full switch. Starts at record i0 of b0
+   * and follows self-loops and linked successors under runUops' conditions. Returns
+   * (index << 2) | code: 0 = the U_END at the index, 1 = a near branch by the instruction at
+   * the index (RIP set, not followed), 3 = the record at the index is for the full switch
+   * (nothing of it done). The block it ended in is in uopBlock and the TLB generation to check
+   * self-loops against in uopGen; this.retired counts the blocks it finished. Never throws.
+   */
+  private runFast(b0: Block, i0: number, end: number, selfLoop: boolean, gen0: number): number {
+    const s = this.s;
+    // Nothing in this loop changes events, translations or the mode, so the self-loop and
+    // linking conditions reduce to the budget: a limit of -1 turns them off.
+    const linkLim = selfLoop === true && this.eventCheck === false ? end : -1;
+    let b = b0;
+    let lim = this.tlbGen === gen0 && this.modeKey === b.mode ? linkLim : -1;
+    this.uopGen = gen0;
+    let retired = this.retired;
+    let i = i0 | 0;
+    let code: number;
+    // The outer loop moves between blocks; the inner one runs one block's records, so that the
+    // record array is a constant there.
+    block: for (;;) {
+      const u = b.uops;
+      run: for (;; i++) {
+        const p = i << 3 /* i * UOP_STRIDE */;
+        switch (u[p]) {
+          case 1 /* U_ADD_RR32 */: {
+            const w = u[p + 1];
+            const v = s[u[p + 2]];
+            const x = (s[w] + v) | 0;
+            s[35 /* CC_OP */] = CC_ADD32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x; s[w] = x; s[w + 1] = 0;
+            continue;
+          }
+          case 2 /* U_ADD_RI32 */: {
+            const w = u[p + 1];
+            const v = u[p + 2];
+            const x = (s[w] + v) | 0;
+            s[35 /* CC_OP */] = CC_ADD32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x; s[w] = x; s[w + 1] = 0;
+            continue;
+          }
+          case 3 /* U_SUB_RR32 */:
+          case 4 /* U_SUB_RI32 */: {
+            const w = u[p + 1];
+            const v = u[p] === 3 ? s[u[p + 2]] : u[p + 2];
+            const x = (s[w] - v) | 0;
+            s[35 /* CC_OP */] = CC_SUB32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x;
+            if (u[p + 3] !== 0) { s[w] = x; s[w + 1] = 0; }
+            continue;
+          }
+          case 7 /* U_XOR_ZERO32 */: {
+            const w = u[p + 1];
+            s[35 /* CC_OP */] = CC_LOGIC32; s[36 /* CC_DST */] = 0; s[w] = 0; s[w + 1] = 0;
+            continue;
+          }
+          case 8 /* U_INCDEC32 */:
+          case 34 /* U_INCDEC32_JCC */: {
+            // CF survives INC/DEC: taken from the common producers, else the full switch.
+            const op = s[35 /* CC_OP */];
+            let c: number;
+            if (op === CC_ADD32) c = (s[36 /* CC_DST */] >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0;
+            else if (op === CC_SUB32) c = ((s[36 /* CC_DST */] + s[38 /* CC_SRC */]) >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0;
+            else if (op >> 3 === 3 /* CC_INC, CC_DEC */) c = s[38 /* CC_SRC */] & 1;
+            else if (op >> 2 === 5 /* CC_LOGIC */) c = 0;
+            else { code = 3; break block; }
+            const fused = u[p] === 34;
+            const cc = u[p + 9];
+            if (fused && cc !== 4 && cc !== 5) { code = 3; break block; }
+            const w = u[p + 1];
+            const x = (s[w] + u[p + 2]) | 0;
+            s[38 /* CC_SRC */] = c; s[35 /* CC_OP */] = u[p + 3]; s[36 /* CC_DST */] = x; s[w] = x; s[w + 1] = 0;
+            if (!fused) continue;
+            // The fused JCC (record i + 1): JZ or JNZ.
+            i++;
+            if ((cc === 5) === (x !== 0)) {
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              if (u[p + 14] !== 0 && retired + i + 1 < lim) {
+                retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+            break;
+          }
+          case 9 /* U_MOV_RR32 */: {
+            const w = u[p + 1];
+            s[w] = s[u[p + 2]]; s[w + 1] = 0;
+            continue;
+          }
+          case 10 /* U_MOV_RI32 */: {
+            const w = u[p + 1];
+            s[w] = u[p + 2]; s[w + 1] = 0;
+            continue;
+          }
+          case 11 /* U_LOAD32 */:
+          case 12 /* U_STORE32 */:
+          case 13 /* U_LEA */: {
+            const g = u[p + 7];
+            if ((g & 256 /* UF_EA64 */) !== 0) { code = 3; break block; }
+            const bw = u[p + 2];
+            const iw = u[p + 3];
+            let a = u[p + 5];
+            if (bw >= 0) a += s[bw];
+            if (iw >= 0) a += s[iw] << u[p + 4];
+            a |= 0;
+            const w = u[p + 1];
+            if (u[p] === 13) {
+              s[w] = a; s[w + 1] = 0;
+              continue;
+            }
+            const sg = g & 0xff;
+            let lin = a;
+            if (this.code64) {
+              if (sg >= 4) { code = 3; break block; }
+            } else {
+              if (this.segFast[sg] === 0 || a >>> 0 > 0xfffffffc) { code = 3; break block; }
+              lin = (a + this.segBase[sg]) | 0;
+            }
+            const t = this.tlb;
+            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
+            if ((lin & 3) !== 0 || t.tagHi[k] !== 0) { code = 3; break block; }
+            if (u[p] === 11) {
+              if (t.tagR[k] !== (lin & ~0xfff)) { code = 3; break block; }
+              const v = this.i32[(t.phys[k] + (lin & 0xfff)) >>> 2];
+              s[w] = v; s[w + 1] = 0;
+            } else {
+              if (t.tagW[k] !== (lin & ~0xfff)) { code = 3; break block; }
+              this.i32[(t.phys[k] + (lin & 0xfff)) >>> 2] = s[w];
+            }
+            continue;
+          }
+          case 14 /* U_PUSH32 */:
+          case 16 /* U_CALL32 */: {
+            const n = (s[8] - 4) | 0;
+            const lin = (n + this.segBase[2 /* SEG_SS */]) | 0;
+            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
+            const t = this.tlb;
+            if (this.segFast[2 /* SEG_SS */] === 0 || n >>> 0 > 0xfffffffc || (lin & 3) !== 0 || t.tagHi[k] !== 0 || t.tagW[k] !== (lin & ~0xfff)) { code = 3; break block; }
+            const q = (t.phys[k] + (lin & 0xfff)) >>> 2;
+            if (u[p] === 14) {
+              this.i32[q] = s[u[p + 1]];
+              s[8] = n; s[9] = 0;
+              continue;
+            }
+            this.i32[q] = u[p + 1];
+            s[8] = n; s[9] = 0;
+            s[32 /* RIP_LO */] = u[p + 2];
+            break;
+          }
+          case 15 /* U_POP32 */:
+          case 17 /* U_RET32 */: {
+            const n = s[8];
+            const lin = (n + this.segBase[2 /* SEG_SS */]) | 0;
+            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
+            const t = this.tlb;
+            if (this.segFast[2 /* SEG_SS */] === 0 || n >>> 0 > 0xfffffffc || (lin & 3) !== 0 || t.tagHi[k] !== 0 || t.tagR[k] !== (lin & ~0xfff)) { code = 3; break block; }
+            const v = this.i32[(t.phys[k] + (lin & 0xfff)) >>> 2];
+            s[8] = (n + 4) | 0; s[9] = 0;
+            if (u[p] === 15) {
+              const w = u[p + 1];
+              s[w] = v; s[w + 1] = 0;
+              continue;
+            }
+            s[32 /* RIP_LO */] = v;
+            break;
+          }
+          case 18 /* U_JCC */: {
+            const cc = u[p + 1];
+            // JZ/JNZ after a 32-bit or 64-bit producer; anything else goes to the full switch.
+            if ((cc & 0xe) !== 4) { code = 3; break block; }
+            const op = s[35 /* CC_OP */];
+            let zf: boolean;
+            if (op >= 4 && (op & 3) === 2) zf = s[36 /* CC_DST */] === 0;
+            else if (op >= 4 && (op & 3) === 3) zf = (s[36 /* CC_DST */] | s[37 /* CC_DST + 1 */]) === 0;
+            else { code = 3; break block; }
+            if (zf === (cc === 4)) {
+              s[32 /* RIP_LO */] = u[p + 2]; s[33 /* RIP_HI */] = u[p + 3];
+              if (u[p + 6] !== 0 && retired + i + 1 < lim) {
+                retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 4]; s[33 /* RIP_HI */] = u[p + 5]; }
+            break;
+          }
+          case 19 /* U_JMP */: {
+            s[32 /* RIP_LO */] = u[p + 1];
+            if (u[p + 3] !== 0) s[33 /* RIP_HI */] = u[p + 2];
+            if (u[p + 4] !== 0 && retired + i + 1 < lim) {
+              retired += i + 1;
+              i = -1;
+              continue run;
+            }
+            break;
+          }
+          case 31 /* U_END */:
+            code = 0;
+            break block;
+          case 32 /* U_LOGIC_RR32 */:
+          case 33 /* U_LOGIC_RI32 */: {
+            const w = u[p + 1];
+            const a = s[w];
+            const v = u[p] === 32 ? s[u[p + 2]] : u[p + 2];
+            const op = u[p + 3];
+            const x = op === 4 ? a & v : op === 1 ? a | v : a ^ v;
+            s[35 /* CC_OP */] = CC_LOGIC32; s[36 /* CC_DST */] = x;
+            if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = 0; }
+            continue;
+          }
+          case 35 /* U_SUB32_JCC */: {
+            const w = u[p + 1];
+            const v = u[p + 4] !== 0 ? u[p + 2] : s[u[p + 2]];
+            const a = s[w];
+            const x = (a - v) | 0;
+            // The CMP/SUB fast path of testCond: the operands compared directly.
+            let taken: boolean;
+            switch (u[p + 9]) {
+              case 2: taken = a >>> 0 < v >>> 0; break;
+              case 3: taken = a >>> 0 >= v >>> 0; break;
+              case 4: taken = x === 0; break;
+              case 5: taken = x !== 0; break;
+              case 6: taken = a >>> 0 <= v >>> 0; break;
+              case 7: taken = a >>> 0 > v >>> 0; break;
+              case 12: taken = a < v; break;
+              case 13: taken = a >= v; break;
+              case 14: taken = a <= v; break;
+              case 15: taken = a > v; break;
+              default: code = 3; break block;
+            }
+            s[35 /* CC_OP */] = CC_SUB32; s[38 /* CC_SRC */] = v; s[36 /* CC_DST */] = x;
+            if (u[p + 3] !== 0) { s[w] = x; s[w + 1] = 0; }
+            i++;
+            if (taken) {
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              if (u[p + 14] !== 0 && retired + i + 1 < lim) {
+                retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+            break;
+          }
+          case 36 /* U_LOGIC32_JCC */: {
+            const cc = u[p + 9];
+            if (cc !== 4 && cc !== 5) { code = 3; break block; }
+            const w = u[p + 1];
+            const a = s[w];
+            const v = u[p + 5] !== 0 ? u[p + 2] : s[u[p + 2]];
+            const op = u[p + 3];
+            const x = op === 4 ? a & v : op === 1 ? a | v : a ^ v;
+            s[35 /* CC_OP */] = CC_LOGIC32; s[36 /* CC_DST */] = x;
+            if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = 0; }
+            i++;
+            if ((cc === 5) === (x !== 0)) {
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              if (u[p + 14] !== 0 && retired + i + 1 < lim) {
+                retired += i + 1;
+                i = -1;
+                continue run;
+              }
+            } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+            break;
+          }
+          default:
+            code = 3;
+            break block;
+        }
+        // A near branch by instruction i: on to the successor linked last time (runUops' rule).
+        if (retired + i + 1 < linkLim) {
+          const ripLo = s[32 /* RIP_LO */];
+          let nb = b.succA;
+          if (nb === null || nb.eipLo !== ripLo) nb = b.succB;
+          if (nb !== null && nb.eipLo === ripLo && nb.valid && nb.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && nb.mode === this.modeKey) {
+            retired += i + 1;
+            b = nb;
+            this.uopGen = this.tlbGen;
+            lim = linkLim;
+            i = 0;
+            continue block;
+          }
+        }
+        code = 1;
+        break block;
+      }
+    }
+    this.retired = retired;
+    this.uopBlock = b;
+    return (i << 2) | code;
   }
 
   /** RIP of instruction i of a block. */
