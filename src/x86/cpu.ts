@@ -114,7 +114,7 @@ const MAX_BLOCK_INSNS = 64;
 const EMPTY_UOPS = new Int32Array(0);
 /** The micro-op kinds runFast() takes (1); the rest go straight to runUops' full switch. */
 const FAST_UOPS = new Uint8Array(64);
-for (const k of [1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 31, 32, 33, 34, 35, 36]) FAST_UOPS[k] = 1;
+for (let k = 1; k <= 37; k++) if (k !== 5 && k !== 6) FAST_UOPS[k] = 1; // all but ALU_RR32/RI32 (alu())
 const CC_ADD32 = (CC_ADD << 2) | 2;
 const CC_SUB32 = (CC_SUB << 2) | 2;
 const CC_LOGIC32 = (CC_LOGIC << 2) | 2;
@@ -1843,13 +1843,30 @@ export class Cpu {
    */
   private runFast(b0: Block, i0: number, end: number, selfLoop: boolean, gen0: number): number {
     const s = this.s;
+    const i32 = this.i32;
+    const tlb = this.tlb;
+    const tagR = tlb.tagR;
+    const tagW = tlb.tagW;
+    const tagHi = tlb.tagHi;
+    const phys = tlb.phys;
+    // Bit n: segment n (ES, CS, SS, DS) adds nothing and checks nothing but the 4 GiB wrap,
+    // which an aligned 4-byte access cannot cross. The rest go to the full switch.
+    const code64 = this.code64;
+    const segFast = this.segFast;
+    const segBase = this.segBase;
+    let flat = 0;
+    for (let k = 0; k < 4; k++) if (code64 || (segFast[k] !== 0 && segBase[k] === 0)) flat |= 1 << k;
     // Nothing in this loop changes events, translations or the mode, so the self-loop and
     // linking conditions reduce to the budget: a limit of -1 turns them off.
-    const linkLim = selfLoop === true && this.eventCheck === false ? end : -1;
+    // The budget as a small integer (retired counts and `end` outgrow int32; a loop that stops
+    // after 2^30 instructions is simply re-entered), and what this call has retired.
+    const room = end - this.retired;
+    const budget = room <= 0 ? 0 : room < 0x3fffffff ? room | 0 : 0x3fffffff;
+    const linkLim = selfLoop === true && this.eventCheck === false ? budget : -1;
     let b = b0;
     let lim = this.tlbGen === gen0 && this.modeKey === b.mode ? linkLim : -1;
     this.uopGen = gen0;
-    let retired = this.retired;
+    let retired = 0;
     let i = i0 | 0;
     let code: number;
     // The outer loop moves between blocks; the inner one runs one block's records, so that the
@@ -1907,12 +1924,13 @@ export class Cpu {
             // The fused JCC (record i + 1): JZ or JNZ.
             i++;
             if ((cc === 5) === (x !== 0)) {
-              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              // Back to the block's start: RIP is written only when the loop is left.
               if (u[p + 14] !== 0 && retired + i + 1 < lim) {
                 retired += i + 1;
                 i = -1;
                 continue run;
               }
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
             } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
             break;
           }
@@ -1928,55 +1946,75 @@ export class Cpu {
           }
           case 11 /* U_LOAD32 */:
           case 12 /* U_STORE32 */:
-          case 13 /* U_LEA */: {
+          case 13 /* U_LEA */:
+          case 25 /* U_LOAD64 */:
+          case 26 /* U_STORE64 */: {
+            // The address (compile.ts makeEA), the high word in ah.
             const g = u[p + 7];
-            if ((g & 256 /* UF_EA64 */) !== 0) { code = 3; break block; }
             const bw = u[p + 2];
             const iw = u[p + 3];
-            let a = u[p + 5];
-            if (bw >= 0) a += s[bw];
-            if (iw >= 0) a += s[iw] << u[p + 4];
-            a |= 0;
+            let a: number;
+            let ah = 0;
+            if ((g & 256 /* UF_EA64 */) === 0) {
+              a = u[p + 5];
+              if (bw >= 0) a += s[bw];
+              if (iw >= 0) a += s[iw] << u[p + 4];
+              a |= 0;
+            } else {
+              const sc = u[p + 4];
+              let bl = 0;
+              let bh = 0;
+              let il = 0;
+              let ih = 0;
+              if (bw >= 0) {
+                bl = s[bw];
+                bh = s[bw + 1];
+              }
+              if (iw >= 0) {
+                il = s[iw];
+                ih = sc === 0 ? s[iw + 1] : (s[iw + 1] << sc) | (il >>> (32 - sc));
+              }
+              const t1 = (bl >>> 0) + ((il << sc) >>> 0);
+              const t2 = (t1 >>> 0) + (u[p + 5] >>> 0);
+              ah = (bh + ih + u[p + 6] + (t1 > 0xffffffff ? 1 : 0) + (t2 > 0xffffffff ? 1 : 0)) | 0;
+              a = t2 | 0;
+            }
             const w = u[p + 1];
-            if (u[p] === 13) {
-              s[w] = a; s[w + 1] = 0;
+            const kind = u[p];
+            if (kind === 13) {
+              s[w] = a; s[w + 1] = (g & 512 /* UF_OS64 */) !== 0 ? ah : 0;
               continue;
             }
-            const sg = g & 0xff;
-            let lin = a;
-            if (this.code64) {
-              if (sg >= 4) { code = 3; break block; }
+            // A flat segment (the linear address is the offset), canonical, aligned (so that the
+            // access stays in its page): else the full switch.
+            const wide = kind >= 25;
+            if (((flat >> (g & 0xff)) & 1) === 0 || (a & (wide ? 7 : 3)) !== 0 || ((ah + 0x8000) & 0xffff0000) !== 0) { code = 3; break block; }
+            const k = ((a >>> 12) ^ (a >>> 26) ^ ((ah & 0xffff) << 2)) & TLB_MASK;
+            if (tagHi[k] !== ah) { code = 3; break block; }
+            if (kind === 11 || kind === 25) {
+              if (tagR[k] !== (a & ~0xfff)) { code = 3; break block; }
+              const q = (phys[k] + (a & 0xfff)) >>> 2;
+              s[w] = i32[q]; s[w + 1] = wide ? i32[q + 1] : 0;
             } else {
-              if (this.segFast[sg] === 0 || a >>> 0 > 0xfffffffc) { code = 3; break block; }
-              lin = (a + this.segBase[sg]) | 0;
-            }
-            const t = this.tlb;
-            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
-            if ((lin & 3) !== 0 || t.tagHi[k] !== 0) { code = 3; break block; }
-            if (u[p] === 11) {
-              if (t.tagR[k] !== (lin & ~0xfff)) { code = 3; break block; }
-              const v = this.i32[(t.phys[k] + (lin & 0xfff)) >>> 2];
-              s[w] = v; s[w + 1] = 0;
-            } else {
-              if (t.tagW[k] !== (lin & ~0xfff)) { code = 3; break block; }
-              this.i32[(t.phys[k] + (lin & 0xfff)) >>> 2] = s[w];
+              if (tagW[k] !== (a & ~0xfff)) { code = 3; break block; }
+              const q = (phys[k] + (a & 0xfff)) >>> 2;
+              i32[q] = s[w];
+              if (wide) i32[q + 1] = s[w + 1];
             }
             continue;
           }
           case 14 /* U_PUSH32 */:
           case 16 /* U_CALL32 */: {
             const n = (s[8] - 4) | 0;
-            const lin = (n + this.segBase[2 /* SEG_SS */]) | 0;
-            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
-            const t = this.tlb;
-            if (this.segFast[2 /* SEG_SS */] === 0 || n >>> 0 > 0xfffffffc || (lin & 3) !== 0 || t.tagHi[k] !== 0 || t.tagW[k] !== (lin & ~0xfff)) { code = 3; break block; }
-            const q = (t.phys[k] + (lin & 0xfff)) >>> 2;
+            const k = ((n >>> 12) ^ (n >>> 26)) & TLB_MASK;
+            if ((flat & (1 << 2) /* bit SEG_SS */) === 0 || (n & 3) !== 0 || tagHi[k] !== 0 || tagW[k] !== (n & ~0xfff)) { code = 3; break block; }
+            const q = (phys[k] + (n & 0xfff)) >>> 2;
             if (u[p] === 14) {
-              this.i32[q] = s[u[p + 1]];
+              i32[q] = s[u[p + 1]];
               s[8] = n; s[9] = 0;
               continue;
             }
-            this.i32[q] = u[p + 1];
+            i32[q] = u[p + 1];
             s[8] = n; s[9] = 0;
             s[32 /* RIP_LO */] = u[p + 2];
             break;
@@ -1984,11 +2022,9 @@ export class Cpu {
           case 15 /* U_POP32 */:
           case 17 /* U_RET32 */: {
             const n = s[8];
-            const lin = (n + this.segBase[2 /* SEG_SS */]) | 0;
-            const k = ((lin >>> 12) ^ (lin >>> 26)) & TLB_MASK;
-            const t = this.tlb;
-            if (this.segFast[2 /* SEG_SS */] === 0 || n >>> 0 > 0xfffffffc || (lin & 3) !== 0 || t.tagHi[k] !== 0 || t.tagR[k] !== (lin & ~0xfff)) { code = 3; break block; }
-            const v = this.i32[(t.phys[k] + (lin & 0xfff)) >>> 2];
+            const k = ((n >>> 12) ^ (n >>> 26)) & TLB_MASK;
+            if ((flat & (1 << 2) /* bit SEG_SS */) === 0 || (n & 3) !== 0 || tagHi[k] !== 0 || tagR[k] !== (n & ~0xfff)) { code = 3; break block; }
+            const v = i32[(phys[k] + (n & 0xfff)) >>> 2];
             s[8] = (n + 4) | 0; s[9] = 0;
             if (u[p] === 15) {
               const w = u[p + 1];
@@ -2008,23 +2044,148 @@ export class Cpu {
             else if (op >= 4 && (op & 3) === 3) zf = (s[36 /* CC_DST */] | s[37 /* CC_DST + 1 */]) === 0;
             else { code = 3; break block; }
             if (zf === (cc === 4)) {
-              s[32 /* RIP_LO */] = u[p + 2]; s[33 /* RIP_HI */] = u[p + 3];
+              // Back to the block's start: RIP is written only when the loop is left.
               if (u[p + 6] !== 0 && retired + i + 1 < lim) {
                 retired += i + 1;
                 i = -1;
                 continue run;
               }
+              s[32 /* RIP_LO */] = u[p + 2]; s[33 /* RIP_HI */] = u[p + 3];
             } else { s[32 /* RIP_LO */] = u[p + 4]; s[33 /* RIP_HI */] = u[p + 5]; }
             break;
           }
           case 19 /* U_JMP */: {
-            s[32 /* RIP_LO */] = u[p + 1];
-            if (u[p + 3] !== 0) s[33 /* RIP_HI */] = u[p + 2];
             if (u[p + 4] !== 0 && retired + i + 1 < lim) {
               retired += i + 1;
               i = -1;
               continue run;
             }
+            s[32 /* RIP_LO */] = u[p + 1];
+            if (u[p + 3] !== 0) s[33 /* RIP_HI */] = u[p + 2];
+            break;
+          }
+          case 20 /* U_ALU_RR64 */:
+          case 21 /* U_ALU_RI64 */: {
+            // ADD, SUB and CMP (alu64's inline forms); the other operations go to the full switch.
+            const rr = u[p] === 20;
+            const op = rr ? u[p + 3] : u[p + 4];
+            if (op !== 0 && op !== 5 && op !== 7) { code = 3; break block; }
+            const w = u[p + 1];
+            let bl: number;
+            let bh: number;
+            if (rr) {
+              const bw = u[p + 2];
+              bl = s[bw];
+              bh = s[bw + 1];
+            } else {
+              bl = u[p + 2];
+              bh = u[p + 3];
+            }
+            let lo: number;
+            let hi: number;
+            if (op === 0) {
+              const sum = (s[w] >>> 0) + (bl >>> 0);
+              hi = (s[w + 1] + bh + (sum > 0xffffffff ? 1 : 0)) | 0;
+              lo = sum | 0;
+              s[35 /* CC_OP */] = CC_ADD64;
+            } else {
+              const dif = (s[w] >>> 0) - (bl >>> 0);
+              hi = (s[w + 1] - bh - (dif < 0 ? 1 : 0)) | 0;
+              lo = dif | 0;
+              s[35 /* CC_OP */] = CC_SUB64;
+            }
+            s[38 /* CC_SRC */] = bl; s[39 /* CC_SRC + 1 */] = bh; s[36 /* CC_DST */] = lo; s[37 /* CC_DST + 1 */] = hi;
+            if ((rr ? u[p + 4] : u[p + 5]) !== 0) { s[w] = lo; s[w + 1] = hi; }
+            continue;
+          }
+          case 22 /* U_INCDEC64 */:
+          case 37 /* U_INCDEC64_JCC */: {
+            const op = s[35 /* CC_OP */];
+            let c: number;
+            if (op === CC_ADD64) c = s[37 /* CC_DST + 1 */] >>> 0 < s[39 /* CC_SRC + 1 */] >>> 0 || (s[37 /* CC_DST + 1 */] === s[39 /* CC_SRC + 1 */] && s[36 /* CC_DST */] >>> 0 < s[38 /* CC_SRC */] >>> 0) ? 1 : 0;
+            else if (op === CC_ADD32) c = (s[36 /* CC_DST */] >>> 0) < (s[38 /* CC_SRC */] >>> 0) ? 1 : 0;
+            else if (op >> 3 === 3 /* CC_INC, CC_DEC */) c = s[38 /* CC_SRC */] & 1;
+            else if (op >> 2 === 5 /* CC_LOGIC */) c = 0;
+            else { code = 3; break block; }
+            const fused = u[p] === 37;
+            const cc = u[p + 9];
+            if (fused && cc !== 4 && cc !== 5) { code = 3; break block; }
+            const w = u[p + 1];
+            let lo: number;
+            let hi = s[w + 1];
+            if (u[p + 2] !== 0) {
+              lo = (s[w] + 1) | 0;
+              if (lo === 0) hi = (hi + 1) | 0;
+            } else {
+              lo = (s[w] - 1) | 0;
+              if (lo === -1) hi = (hi - 1) | 0;
+            }
+            s[38 /* CC_SRC */] = c; s[35 /* CC_OP */] = u[p + 3]; s[36 /* CC_DST */] = lo; s[37 /* CC_DST + 1 */] = hi;
+            s[w] = lo; s[w + 1] = hi;
+            if (!fused) continue;
+            i++;
+            if ((cc === 5) === ((lo | hi) !== 0)) {
+              // Back to the block's start: RIP is written only when the loop is left.
+              if (u[p + 14] !== 0 && retired + i + 1 < lim) {
+                retired += i + 1;
+                i = -1;
+                continue run;
+              }
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+            } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
+            break;
+          }
+          case 23 /* U_MOV_RR64 */: {
+            const w = u[p + 1];
+            const v = u[p + 2];
+            s[w] = s[v]; s[w + 1] = s[v + 1];
+            continue;
+          }
+          case 24 /* U_MOV_RI64 */: {
+            const w = u[p + 1];
+            s[w] = u[p + 2]; s[w + 1] = u[p + 3];
+            continue;
+          }
+          case 27 /* U_PUSH64 */:
+          case 29 /* U_CALL64 */: {
+            const spLo = (s[8] - 8) | 0;
+            const spHi = spLo >>> 0 > s[8] >>> 0 ? (s[9] - 1) | 0 : s[9];
+            const k = ((spLo >>> 12) ^ (spLo >>> 26) ^ ((spHi & 0xffff) << 2)) & TLB_MASK;
+            if ((spLo & 7) !== 0 || ((spHi + 0x8000) & 0xffff0000) !== 0 || tagHi[k] !== spHi || tagW[k] !== (spLo & ~0xfff)) { code = 3; break block; }
+            const q = (phys[k] + (spLo & 0xfff)) >>> 2;
+            if (u[p] === 27) {
+              const w = u[p + 1];
+              i32[q] = s[w];
+              i32[q + 1] = s[w + 1];
+              s[8] = spLo; s[9] = spHi;
+              continue;
+            }
+            i32[q] = u[p + 1];
+            i32[q + 1] = u[p + 2];
+            s[8] = spLo; s[9] = spHi;
+            s[32 /* RIP_LO */] = u[p + 3]; s[33 /* RIP_HI */] = u[p + 4];
+            break;
+          }
+          case 28 /* U_POP64 */:
+          case 30 /* U_RET64 */: {
+            const spLo = s[8];
+            const spHi = s[9];
+            const k = ((spLo >>> 12) ^ (spLo >>> 26) ^ ((spHi & 0xffff) << 2)) & TLB_MASK;
+            if ((spLo & 7) !== 0 || ((spHi + 0x8000) & 0xffff0000) !== 0 || tagHi[k] !== spHi || tagR[k] !== (spLo & ~0xfff)) { code = 3; break block; }
+            const q = (phys[k] + (spLo & 0xfff)) >>> 2;
+            const v = i32[q];
+            const h = i32[q + 1];
+            // RET to a non-canonical address: #GP, from the full switch.
+            if (u[p] === 30 && ((h + 0x8000) & 0xffff0000) !== 0) { code = 3; break block; }
+            const sp = (spLo >>> 0) + 8;
+            s[9] = (spHi + (sp > 0xffffffff ? 1 : 0)) | 0;
+            s[8] = sp | 0;
+            if (u[p] === 28) {
+              const w = u[p + 1];
+              s[w] = v; s[w + 1] = h;
+              continue;
+            }
+            s[32 /* RIP_LO */] = v; s[33 /* RIP_HI */] = h;
             break;
           }
           case 31 /* U_END */:
@@ -2065,12 +2226,13 @@ export class Cpu {
             if (u[p + 3] !== 0) { s[w] = x; s[w + 1] = 0; }
             i++;
             if (taken) {
-              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              // Back to the block's start: RIP is written only when the loop is left.
               if (u[p + 14] !== 0 && retired + i + 1 < lim) {
                 retired += i + 1;
                 i = -1;
                 continue run;
               }
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
             } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
             break;
           }
@@ -2086,12 +2248,13 @@ export class Cpu {
             if (u[p + 4] !== 0) { s[w] = x; s[w + 1] = 0; }
             i++;
             if ((cc === 5) === (x !== 0)) {
-              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
+              // Back to the block's start: RIP is written only when the loop is left.
               if (u[p + 14] !== 0 && retired + i + 1 < lim) {
                 retired += i + 1;
                 i = -1;
                 continue run;
               }
+              s[32 /* RIP_LO */] = u[p + 10]; s[33 /* RIP_HI */] = u[p + 11];
             } else { s[32 /* RIP_LO */] = u[p + 12]; s[33 /* RIP_HI */] = u[p + 13]; }
             break;
           }
@@ -2117,7 +2280,7 @@ export class Cpu {
         break block;
       }
     }
-    this.retired = retired;
+    this.retired += retired;
     this.uopBlock = b;
     return (i << 2) | code;
   }
