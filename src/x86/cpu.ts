@@ -114,7 +114,7 @@ const MAX_BLOCK_INSNS = 64;
 const EMPTY_UOPS = new Int32Array(0);
 /** The micro-op kinds runFast() takes (1); the rest go straight to runUops' full switch. */
 const FAST_UOPS = new Uint8Array(64);
-for (let k = 1; k <= 37; k++) if (k !== 5 && k !== 6) FAST_UOPS[k] = 1; // all but ALU_RR32/RI32 (alu())
+for (let k = 1; k <= 39; k++) if (k !== 5 && k !== 6) FAST_UOPS[k] = 1; // all but ALU_RR32/RI32 (alu())
 const CC_ADD32 = (CC_ADD << 2) | 2;
 const CC_SUB32 = (CC_SUB << 2) | 2;
 const CC_LOGIC32 = (CC_LOGIC << 2) | 2;
@@ -488,6 +488,19 @@ export class Cpu {
       this.segFast[seg] = (usable || realLike) && (dataRW || realLike) && limit === -1 ? 1 : 0;
     }
     if (seg === S.SEG_CS || seg === S.SEG_SS) this.updateMode();
+    else this.updateFlatSegs();
+  }
+
+  /**
+   * Bit n set: segment n (ES, CS, SS, DS) adds nothing and checks nothing but the 4 GiB wrap
+   * (64-bit mode, or a flat segment at base 0), so runFast uses the offset as the linear address.
+   */
+  flatSegs = 0;
+
+  private updateFlatSegs(): void {
+    let flat = 0;
+    for (let k = 0; k < 4; k++) if (this.code64 || (this.segFast[k] !== 0 && this.segBase[k] === 0)) flat |= 1 << k;
+    this.flatSegs = flat;
   }
 
   /** Recomputes the derived mode after CS, SS, CR0, CR4, EFER, EFLAGS.VM or CPL change. */
@@ -508,6 +521,7 @@ export class Cpu {
     this.pagingMode = (cr0 & S.CR0_PG) === 0 ? 0 : this.lma ? 3 : (cr4 & S.CR4_PAE) !== 0 ? 2 : 1;
     this.modeKey = (this.code64 ? 1 : 0) | (this.csD ? 2 : 0) | (this.ssB ? 4 : 0) | (cpl << 3) | (pe ? 32 : 0) | (vm ? 64 : 0);
     if (this.code64) for (let i = 0; i < 6; i++) this.segFast[i] = 1;
+    this.updateFlatSegs();
   }
 
   private setCplInternal(cpl: number): void {
@@ -1061,6 +1075,11 @@ export class Cpu {
     block.n = block.fns.length;
     block.offs = Int32Array.from(offs);
     fuseUops(uops, block.n);
+    for (let q = 0; q < block.n * U.UOP_STRIDE; q += U.UOP_STRIDE) {
+      if ((uops[q + 7] & U.UF_EA64) !== 0) continue;
+      if (uops[q] === U.U_LOAD32) uops[q] = U.U_LOAD32_A32;
+      else if (uops[q] === U.U_STORE32) uops[q] = U.U_STORE32_A32;
+    }
     if (block.n > 0) {
       // The final branch goes back to the block's start: mark it (uops.ts, self-loops).
       const q = (block.n - 1) * U.UOP_STRIDE;
@@ -1219,7 +1238,8 @@ export class Cpu {
             s[w] = u[p + 2]; s[w + 1] = 0;
             continue;
           }
-          case 11 /* U_LOAD32 */: {
+          case 11 /* U_LOAD32 */:
+          case 38 /* U_LOAD32_A32 */: {
             // The TLB fast path of rd32 inline (a flat segment, or no base in 64-bit mode).
             // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
             let a: number;
@@ -1257,7 +1277,8 @@ export class Cpu {
             s[w] = v; s[w + 1] = 0;
             continue;
           }
-          case 12 /* U_STORE32 */: {
+          case 12 /* U_STORE32 */:
+          case 39 /* U_STORE32_A32 */: {
             // The address (compile.ts makeEA), high word in eah: 32-bit addressing.
             let a: number;
             let eah: number;
@@ -1849,13 +1870,9 @@ export class Cpu {
     const tagW = tlb.tagW;
     const tagHi = tlb.tagHi;
     const phys = tlb.phys;
-    // Bit n: segment n (ES, CS, SS, DS) adds nothing and checks nothing but the 4 GiB wrap,
-    // which an aligned 4-byte access cannot cross. The rest go to the full switch.
-    const code64 = this.code64;
-    const segFast = this.segFast;
-    const segBase = this.segBase;
-    let flat = 0;
-    for (let k = 0; k < 4; k++) if (code64 || (segFast[k] !== 0 && segBase[k] === 0)) flat |= 1 << k;
+    // Accesses through other segments go to the full switch; the wrap at 4 GiB is one that an
+    // aligned access cannot cross.
+    const flat = this.flatSegs;
     // Nothing in this loop changes events, translations or the mode, so the self-loop and
     // linking conditions reduce to the budget: a limit of -1 turns them off.
     // The budget as a small integer (retired counts and `end` outgrow int32; a loop that stops
@@ -1942,6 +1959,26 @@ export class Cpu {
           case 10 /* U_MOV_RI32 */: {
             const w = u[p + 1];
             s[w] = u[p + 2]; s[w + 1] = 0;
+            continue;
+          }
+          case 38 /* U_LOAD32_A32 */:
+          case 39 /* U_STORE32_A32 */: {
+            // The common form: 32-bit addressing, a flat segment, aligned, a TLB hit.
+            const bw = u[p + 2];
+            const iw = u[p + 3];
+            let a = u[p + 5];
+            if (bw >= 0) a = (a + s[bw]) | 0;
+            if (iw >= 0) a = (a + (s[iw] << u[p + 4])) | 0;
+            if (((flat >> (u[p + 7] & 0xff)) & 1) === 0 || (a & 3) !== 0) { code = 3; break block; }
+            const k = ((a >>> 12) ^ (a >>> 26)) & TLB_MASK;
+            const w = u[p + 1];
+            if (u[p] === 38) {
+              if (tagR[k] !== (a & ~0xfff) || tagHi[k] !== 0) { code = 3; break block; }
+              s[w] = i32[(phys[k] + (a & 0xfff)) >>> 2]; s[w + 1] = 0;
+            } else {
+              if (tagW[k] !== (a & ~0xfff) || tagHi[k] !== 0) { code = 3; break block; }
+              i32[(phys[k] + (a & 0xfff)) >>> 2] = s[w];
+            }
             continue;
           }
           case 11 /* U_LOAD32 */:

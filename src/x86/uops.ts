@@ -64,3 +64,7 @@ export const U_INCDEC32_JCC = 34; // as U_INCDEC32
 export const U_SUB32_JCC = 35; // a = destination word, b = source word or imm, c = write, d = 1 for imm
 export const U_LOGIC32_JCC = 36; // a, b, c = alu op, d = write, e = 1 for imm
 export const U_INCDEC64_JCC = 37; // as U_INCDEC64
+// U_LOAD32 / U_STORE32 with 32-bit addressing (no UF_EA64): the kinds buildBlock gives them so
+// that the fast loop's case for the common form stays short. Same record layout.
+export const U_LOAD32_A32 = 38;
+export const U_STORE32_A32 = 39;
