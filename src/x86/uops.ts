@@ -2,14 +2,17 @@
  * Micro-ops: the interpreter's pre-decoded form of the common instructions.
  *
  * Each instruction of a block has one record of UOP_STRIDE int32 words in `Block.uops`:
- * [op, a, b, c, d, e, f, g]. The run loop (cpu.ts, runBlocks) executes records with one
- * `switch`; U_CLOSURE calls the instruction's closure (compile.ts), which stays the reference
- * semantics for every instruction and the only path for single-stepping.
+ * [op, a, b, c, d, e, f, g]. Two loops in cpu.ts execute them: runFast, call-free, takes the
+ * common kinds on their fast paths only; runUops, the full switch, takes every kind and the
+ * records runFast hands back; its U_CLOSURE calls the instruction's closure (compile.ts), which
+ * stays the reference semantics for every instruction and the only path for single-stepping.
  *
  * Invariants:
  * - compile.ts writes a record (into UOP) only next to the closure fast path it mirrors, and the
  *   case in cpu.ts does exactly what that closure does, in the same order (every access that can
  *   fault before any register or flag write).
+ * - runFast either finishes a record or leaves it wholly undone (no state written) and hands it
+ *   to runUops: it never faults and never calls out.
  * - Record i belongs to instruction i: the run loop's instruction index is the fault index.
  * - Memory records: b = base word (-1 none), c = index word (-1 none), d = scale, e = disp
  *   (or the whole address when constant), f = high word of disp/address, g = segment | flags.
