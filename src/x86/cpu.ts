@@ -2073,14 +2073,49 @@ export class Cpu {
           }
           case 18 /* U_JCC */: {
             const cc = u[p + 1];
-            // JZ/JNZ after a 32-bit or 64-bit producer; anything else goes to the full switch.
-            if ((cc & 0xe) !== 4) { code = 3; break block; }
+            // testCond for the common producers: every condition but parity after a 32-bit
+            // SUB/CMP or logic operation, JZ/JNZ after any 32- or 64-bit one; else the full switch.
             const op = s[35 /* CC_OP */];
-            let zf: boolean;
-            if (op >= 4 && (op & 3) === 2) zf = s[36 /* CC_DST */] === 0;
-            else if (op >= 4 && (op & 3) === 3) zf = (s[36 /* CC_DST */] | s[37 /* CC_DST + 1 */]) === 0;
-            else { code = 3; break block; }
-            if (zf === (cc === 4)) {
+            const x = s[36 /* CC_DST */];
+            let taken: boolean;
+            if (op === CC_SUB32) {
+              const v = s[38 /* CC_SRC */];
+              const a = (x + v) | 0;
+              switch (cc) {
+                case 0: taken = ((a ^ v) & (a ^ x)) < 0; break;
+                case 1: taken = ((a ^ v) & (a ^ x)) >= 0; break;
+                case 2: taken = a >>> 0 < v >>> 0; break;
+                case 3: taken = a >>> 0 >= v >>> 0; break;
+                case 4: taken = x === 0; break;
+                case 5: taken = x !== 0; break;
+                case 6: taken = a >>> 0 <= v >>> 0; break;
+                case 7: taken = a >>> 0 > v >>> 0; break;
+                case 8: taken = x < 0; break;
+                case 9: taken = x >= 0; break;
+                case 12: taken = a < v; break;
+                case 13: taken = a >= v; break;
+                case 14: taken = a <= v; break;
+                case 15: taken = a > v; break;
+                default: code = 3; break block;
+              }
+            } else if (op === CC_LOGIC32) {
+              // CF = OF = 0.
+              switch (cc) {
+                case 0: case 2: taken = false; break;
+                case 1: case 3: taken = true; break;
+                case 4: case 6: taken = x === 0; break;
+                case 5: case 7: taken = x !== 0; break;
+                case 8: case 12: taken = x < 0; break;
+                case 9: case 13: taken = x >= 0; break;
+                case 14: taken = x <= 0; break;
+                case 15: taken = x > 0; break;
+                default: code = 3; break block;
+              }
+            } else if ((cc & 0xe) === 4 && op >= 4 && (op & 3) >= 2) {
+              const zf = (op & 3) === 2 ? x === 0 : (x | s[37 /* CC_DST + 1 */]) === 0;
+              taken = zf === (cc === 4);
+            } else { code = 3; break block; }
+            if (taken) {
               // Back to the block's start: RIP is written only when the loop is left.
               if (u[p + 6] !== 0 && retired + i + 1 < lim) {
                 retired += i + 1;

@@ -85,7 +85,7 @@ function genProgram(mode: 32 | 64, seed: number): Uint8Array {
     const w = mode === 64 && (r() & 1) === 1;
     const d = pick(regs);
     const src = pick([...regs, 3, 6]);
-    switch (r() % 17) {
+    switch (r() % 18) {
       case 0: case 1: // ALU r, r
         rex(w, src, d); out.push(pick(aluOps), 0xc0 | ((src & 7) << 3) | (d & 7)); break;
       case 2: // ALU r, imm8 / imm32 (83 / 81 /op)
@@ -148,6 +148,15 @@ function genProgram(mode: 32 | 64, seed: number): Uint8Array {
       }
       case 14: // CMP r, imm8; JB/JL/JA... over nothing (fusion with immediates)
         rex(false, 0, d); out.push(0x83, 0xf8 | (d & 7), r() & 0xff, 0x70 | (r() % 16), 0); break;
+      case 16: { // flag producer; MOV (no flags); Jcc: an unfused Jcc that reads another record's flags
+        out.push(pick([0x39, 0x85, 0x29, 0x21, 0x31, 0x09, 0x01]), 0xc0 | ((src & 7) << 3) | (d & 7));
+        out.push(0x89, 0xc0 | ((src & 7) << 3) | pick(DEST32));
+        out.push(0x70 | (r() % 16), 0);
+        const at = out.length;
+        if (depth < 2) emit(depth + 1);
+        out[at - 1] = out.length - at;
+        break;
+      }
       case 15: // a store into the code stream ahead (self-modifying: the block must stop)
         if (mode === 32 && (r() % 4) === 0) {
           // mov dword [abs], imm32 over the next 4 bytes: 4 NOPs become 4 x INC EAX
