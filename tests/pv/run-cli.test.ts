@@ -30,8 +30,14 @@ interface Ran {
   stderr: string;
 }
 
+/**
+ * A console input chunk: typed 20 ms after the one before, or ({ after, send }) as soon as the
+ * output so far contains `after` (for tests whose meaning depends on what the guest has done).
+ */
+type Typed = string | { after: string; send: string };
+
 /** Runs `tsxen ARGV` in-process; `input` chunks are typed into the console one by one. */
-async function run(argv: string[], input: string[] = [], terminal?: CliIo["terminal"]): Promise<Ran> {
+async function run(argv: string[], input: Typed[] = [], terminal?: CliIo["terminal"]): Promise<Ran> {
   let stdout = "";
   let stderr = "";
   const io: CliIo = {
@@ -42,10 +48,18 @@ async function run(argv: string[], input: string[] = [], terminal?: CliIo["termi
       stderr += t;
     },
     attachInput: (receive) => {
-      const timers = input.map((chunk, k) => setTimeout(() => receive(Buffer.from(chunk)), 20 * (k + 1)));
-      return () => {
-        for (const t of timers) clearTimeout(t);
-      };
+      let next = 0;
+      let last = Date.now();
+      const timer = setInterval(() => {
+        if (next >= input.length) return;
+        const chunk = input[next];
+        const ready = typeof chunk === "string" ? Date.now() - last >= 20 : stdout.includes(chunk.after);
+        if (!ready) return;
+        receive(Buffer.from(typeof chunk === "string" ? chunk : chunk.send));
+        next++;
+        last = Date.now();
+      }, 5);
+      return () => clearInterval(timer);
     },
     terminal,
   };
@@ -81,7 +95,12 @@ test("tsxen run on a terminal: raw mode, Ctrl-] detaches and the domain runs on 
   const kernel = buildPvGuest("echo", "i386");
   const cfg = config("detach", `name = "detach"\nmemory = 8\nkernel = "${kernel}"\n`);
   const raw: boolean[] = [];
-  const r = await run(["run", "--timeout", "1", cfg], ["hi\r", "x\x1dquit\r", "quit\r"], { setRaw: (on) => raw.push(on) });
+  const input: Typed[] = [
+    { after: "echo guest ready\n", send: "hi\r" },
+    { after: "echo: hi\n", send: "x\x1dquit\r" },
+    "quit\r",
+  ];
+  const r = await run(["run", "--timeout", "1", cfg], input, { setRaw: (on) => raw.push(on) });
   // "x" before Ctrl-] still reaches the guest; nothing after it does (the guest never sees quit).
   assert.equal(r.stdout, "echo guest ready\necho: hi\n");
   assert.deepEqual(raw, [true, false]);
