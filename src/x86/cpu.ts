@@ -1831,7 +1831,7 @@ export class Cpu {
           const ripLo = s[32 /* RIP_LO */];
           let nb = b.succA;
           if (nb === null || nb.eipLo !== ripLo) nb = b.succB;
-          if (nb !== null && nb.eipLo === ripLo && nb.valid && nb.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && nb.mode === this.modeKey) {
+          if (nb !== null && nb.eipLo === ripLo && nb.valid === true && nb.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && nb.mode === this.modeKey) {
             this.retired += i + 1;
             b = nb;
             u = nb.uops;
@@ -2339,7 +2339,7 @@ export class Cpu {
           const ripLo = s[32 /* RIP_LO */];
           let nb = b.succA;
           if (nb === null || nb.eipLo !== ripLo) nb = b.succB;
-          if (nb !== null && nb.eipLo === ripLo && nb.valid && nb.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && nb.mode === this.modeKey) {
+          if (nb !== null && nb.eipLo === ripLo && nb.valid === true && nb.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && nb.mode === this.modeKey) {
             retired += i + 1;
             b = nb;
             this.uopGen = this.tlbGen;
@@ -2466,7 +2466,7 @@ export class Cpu {
         // Chain to the successor seen last time if nothing that affects translation changed.
         const ripLo = s[32 /* RIP_LO */];
         const next = b.succA !== null && b.succA.eipLo === ripLo ? b.succA : b.succB !== null && b.succB.eipLo === ripLo ? b.succB : null;
-        if (next?.valid && next.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && next.mode === this.modeKey) {
+        if (next !== null && next.valid === true && next.eipHi === s[33 /* RIP_HI */] && b.linkGen === this.tlbGen && next.mode === this.modeKey) {
           b = next;
           continue;
         }
