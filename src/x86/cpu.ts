@@ -1853,8 +1853,8 @@ export class Cpu {
   /**
    * The fast micro-op loop: only the record kinds marked in FAST_UOPS, each only on its fast
    * path (TLB hit, aligned, flat segment, common flag producers), and no calls at all, so that
-   * V8 keeps the loop's few live values in registers (a value live across a call, or many of
-   * them, gets spilled to the stack at every definition; measured). A record it cannot finish
+   * V8 keeps more of the loop's few live values in registers (in a loop with calls, `perf
+   * annotate` shows them spilled to the stack at every definition). A record it cannot finish
    * on its fast path it leaves untouched for runUops' full switch. Starts at record i0 of b0
    * and follows self-loops and linked successors under runUops' conditions. Returns
    * (index << 2) | code: 0 = the U_END at the index, 1 = a near branch by the instruction at
@@ -1870,20 +1870,20 @@ export class Cpu {
     const tagW = tlb.tagW;
     const tagHi = tlb.tagHi;
     const phys = tlb.phys;
-    // Accesses through other segments go to the full switch; the wrap at 4 GiB is one that an
-    // aligned access cannot cross.
+    // The segments whose offset is the linear address; accesses through others go to the full
+    // switch (the 4 GiB wrap is one an aligned access cannot cross).
     const flat = this.flatSegs;
-    // Nothing in this loop changes events, translations or the mode, so the self-loop and
-    // linking conditions reduce to the budget: a limit of -1 turns them off.
     // The budget as a small integer (retired counts and `end` outgrow int32; a loop that stops
-    // after 2^30 instructions is simply re-entered), and what this call has retired.
+    // after 2^30 instructions is simply re-entered). Nothing in this loop changes events,
+    // translations or the mode, so the self-loop and linking conditions reduce to the budget,
+    // checked once here: a limit of -1 turns them off.
     const room = end - this.retired;
     const budget = room <= 0 ? 0 : room < 0x3fffffff ? room | 0 : 0x3fffffff;
     const linkLim = selfLoop === true && this.eventCheck === false ? budget : -1;
     let b = b0;
     let lim = this.tlbGen === gen0 && this.modeKey === b.mode ? linkLim : -1;
     this.uopGen = gen0;
-    let retired = 0;
+    let retired = 0; // by this call
     let i = i0 | 0;
     let code: number;
     // The outer loop moves between blocks; the inner one runs one block's records, so that the
