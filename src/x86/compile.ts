@@ -466,6 +466,11 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
         return () => { const r = alu(s, op, 2, s[dw], s[sw2]); if (write) { s[dw] = r; s[dw + 1] = 0; } return 0; };
       }
       if (src === null) return () => { const r = alu(s, op, sz, dst.read(), imm); if (write) dst.write(r, 0); return 0; };
+      if (size === 4 && dst.isMem !== src.isMem && op !== 2 && op !== 3) {
+        // A register (d.reg) and a 32-bit memory operand, ADD/SUB/CMP/AND/OR/XOR/TEST: the fast
+        // loop's record; the closure below stays the reference.
+        uopMem(U.U_ALU_M32, d.reg * 2, cpu, d, nextLo, nextHi, (op << 12) | (dst.isMem ? U.UF_MEMDST : 0) | (write ? U.UF_WRITE : 0));
+      }
       const srcL = src;
       return () => {
         let a: number, b: number;
@@ -609,6 +614,9 @@ function compileBody(cpu: Cpu, d: Insn, eipLo: number, eipHi: number, nextLo: nu
       const src = eLoc(cpu, d, srcSize, nextLo, nextHi);
       const dst = regLoc(cpu, d.reg, os, false);
       const signed = mn === "movsx";
+      if (src.isMem && os !== 2) {
+        uopMem(srcSize === 1 ? U.U_LOADX8 : U.U_LOADX16, d.reg * 2, cpu, d, nextLo, nextHi, (signed ? U.UF_SIGNED : 0) | (os === 8 ? U.UF_OS64 : 0));
+      }
       return () => {
         let v = src.read();
         if (signed) v = srcSize === 1 ? (v << 24) >> 24 : (v << 16) >> 16;

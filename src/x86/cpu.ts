@@ -114,7 +114,7 @@ const MAX_BLOCK_INSNS = 64;
 const EMPTY_UOPS = new Int32Array(0);
 /** The micro-op kinds runFast() takes (1); the rest go straight to runUops' full switch. */
 const FAST_UOPS = new Uint8Array(64);
-for (let k = 1; k <= 39; k++) if (k !== 5 && k !== 6) FAST_UOPS[k] = 1; // all but ALU_RR32/RI32 (alu())
+for (let k = 1; k <= 42; k++) if (k !== 5 && k !== 6) FAST_UOPS[k] = 1; // all but ALU_RR32/RI32 (alu())
 const CC_ADD32 = (CC_ADD << 2) | 2;
 const CC_SUB32 = (CC_SUB << 2) | 2;
 const CC_LOGIC32 = (CC_LOGIC << 2) | 2;
@@ -1076,9 +1076,13 @@ export class Cpu {
     block.offs = Int32Array.from(offs);
     fuseUops(uops, block.n);
     for (let q = 0; q < block.n * U.UOP_STRIDE; q += U.UOP_STRIDE) {
-      if ((uops[q + 7] & U.UF_EA64) !== 0) continue;
-      if (uops[q] === U.U_LOAD32) uops[q] = U.U_LOAD32_A32;
-      else if (uops[q] === U.U_STORE32) uops[q] = U.U_STORE32_A32;
+      const kind = uops[q];
+      if ((uops[q + 7] & U.UF_EA64) !== 0) {
+        if (kind === U.U_LOADX8 || kind === U.U_LOADX16 || kind === U.U_ALU_M32) uops[q] = U.U_CLOSURE;
+        continue;
+      }
+      if (kind === U.U_LOAD32) uops[q] = U.U_LOAD32_A32;
+      else if (kind === U.U_STORE32) uops[q] = U.U_STORE32_A32;
     }
     if (block.n > 0) {
       // The final branch goes back to the block's start: mark it (uops.ts, self-loops).
@@ -1865,6 +1869,8 @@ export class Cpu {
   private runFast(b0: Block, i0: number, end: number, selfLoop: boolean, gen0: number): number {
     const s = this.s;
     const i32 = this.i32;
+    const u8 = this.u8;
+    const u16 = this.u16;
     const tlb = this.tlb;
     const tagR = tlb.tagR;
     const tagW = tlb.tagW;
@@ -1959,6 +1965,62 @@ export class Cpu {
           case 10 /* U_MOV_RI32 */: {
             const w = u[p + 1];
             s[w] = u[p + 2]; s[w + 1] = 0;
+            continue;
+          }
+          case 40 /* U_LOADX8 */:
+          case 41 /* U_LOADX16 */: {
+            // MOVZX/MOVSX from memory: 32-bit addressing, a flat segment, a TLB hit.
+            const g = u[p + 7];
+            const bw = u[p + 2];
+            const iw = u[p + 3];
+            let a = u[p + 5];
+            if (bw >= 0) a = (a + s[bw]) | 0;
+            if (iw >= 0) a = (a + (s[iw] << u[p + 4])) | 0;
+            const byte = u[p] === 40;
+            if (((flat >> (g & 0xff)) & 1) === 0 || (!byte && (a & 1) !== 0)) { code = 3; break block; }
+            const k = ((a >>> 12) ^ (a >>> 26)) & TLB_MASK;
+            if (tagR[k] !== (a & ~0xfff) || tagHi[k] !== 0) { code = 3; break block; }
+            const pa = phys[k] + (a & 0xfff);
+            let v = byte ? u8[pa] : u16[pa >>> 1];
+            if ((g & 1024 /* UF_SIGNED */) !== 0) v = byte ? (v << 24) >> 24 : (v << 16) >> 16;
+            const w = u[p + 1];
+            s[w] = v; s[w + 1] = (g & 512 /* UF_OS64 */) !== 0 ? v >> 31 : 0;
+            continue;
+          }
+          case 42 /* U_ALU_M32 */: {
+            // ADD/SUB/CMP/AND/OR/XOR/TEST of a register and a 32-bit memory operand.
+            const g = u[p + 7];
+            const op = (g >> 12) & 15;
+            const bw = u[p + 2];
+            const iw = u[p + 3];
+            let a = u[p + 5];
+            if (bw >= 0) a = (a + s[bw]) | 0;
+            if (iw >= 0) a = (a + (s[iw] << u[p + 4])) | 0;
+            if (((flat >> (g & 0xff)) & 1) === 0 || (a & 3) !== 0) { code = 3; break block; }
+            const k = ((a >>> 12) ^ (a >>> 26)) & TLB_MASK;
+            const tag = a & ~0xfff;
+            const memDst = (g & 65536 /* UF_MEMDST */) !== 0;
+            const write = (g & 131072 /* UF_WRITE */) !== 0;
+            if (tagR[k] !== tag || tagHi[k] !== 0 || (memDst && write && tagW[k] !== tag)) { code = 3; break block; }
+            const q = (phys[k] + (a & 0xfff)) >>> 2;
+            const w = u[p + 1];
+            const x0 = memDst ? i32[q] : s[w];
+            const x1 = memDst ? s[w] : i32[q];
+            let x: number;
+            if (op === 0) {
+              x = (x0 + x1) | 0;
+              s[35 /* CC_OP */] = CC_ADD32; s[38 /* CC_SRC */] = x1; s[36 /* CC_DST */] = x;
+            } else if (op === 5 || op === 7) {
+              x = (x0 - x1) | 0;
+              s[35 /* CC_OP */] = CC_SUB32; s[38 /* CC_SRC */] = x1; s[36 /* CC_DST */] = x;
+            } else {
+              x = op === 4 ? x0 & x1 : op === 1 ? x0 | x1 : x0 ^ x1;
+              s[35 /* CC_OP */] = CC_LOGIC32; s[36 /* CC_DST */] = x;
+            }
+            if (write) {
+              if (memDst) i32[q] = x;
+              else { s[w] = x; s[w + 1] = 0; }
+            }
             continue;
           }
           case 38 /* U_LOAD32_A32 */:

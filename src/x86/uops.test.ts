@@ -1,6 +1,7 @@
-// The micro-op interpreter (uops.ts, the switch in cpu.ts runBlocks) against the closures it
+// The micro-op interpreter (uops.ts; runFast and runUops in cpu.ts) against the closures it
 // mirrors: random programs of the forms that have micro-ops (register and immediate ALU, INC/DEC,
-// MOV, loads and stores, LEA, PUSH/POP, CALL/RET, JMP/Jcc, fused flag producer + Jcc), in
+// MOV, loads and stores, MOVZX/MOVSX and ALU with memory, LEA, PUSH/POP, CALL/RET, JMP/Jcc,
+// fused flag producer + Jcc), in
 // 32-bit protected mode and in 64-bit mode, run once with micro-ops and once through the
 // closures only; registers, RIP, EFLAGS, the retired count, the exit and memory must agree.
 // Faults (#PF from an unmapped page in 64-bit mode) must leave the same precise state.
@@ -85,7 +86,7 @@ function genProgram(mode: 32 | 64, seed: number): Uint8Array {
     const w = mode === 64 && (r() & 1) === 1;
     const d = pick(regs);
     const src = pick([...regs, 3, 6]);
-    switch (r() % 18) {
+    switch (r() % 19) {
       case 0: case 1: // ALU r, r
         rex(w, src, d); out.push(pick(aluOps), 0xc0 | ((src & 7) << 3) | (d & 7)); break;
       case 2: // ALU r, imm8 / imm32 (83 / 81 /op)
@@ -155,6 +156,24 @@ function genProgram(mode: 32 | 64, seed: number): Uint8Array {
         const at = out.length;
         if (depth < 2) emit(depth + 1);
         out[at - 1] = out.length - at;
+        break;
+      }
+      case 17: { // MOVZX/MOVSX from memory; ALU with a memory source or destination (aligned or not)
+        const disp = (r() & 1) === 1 ? (r() & 0x1f) << 2 : r() & 0x7f;
+        const reg = pick(regs);
+        switch (r() % 3) {
+          case 0: // 0F B6/B7/BE/BF /r: r32 (or r64 with REX.W), byte/word [esi + disp8]
+            rex(w, reg, 6);
+            out.push(0x0f, pick([0xb6, 0xb7, 0xbe, 0xbf]), 0x46 | ((reg & 7) << 3), disp);
+            break;
+          case 1: // ADD/SUB/CMP/AND/OR/XOR r32, [esi + disp8]
+            rex(false, reg, 6);
+            out.push(pick([0x03, 0x2b, 0x3b, 0x23, 0x0b, 0x33]), 0x46 | ((reg & 7) << 3), disp);
+            break;
+          default: // ADD/SUB/CMP/AND/OR/XOR/TEST [esi + disp8], r32
+            rex(false, src, 6);
+            out.push(pick([0x01, 0x29, 0x39, 0x21, 0x09, 0x31, 0x85]), 0x46 | ((src & 7) << 3), disp);
+        }
         break;
       }
       case 15: // a store into the code stream ahead (self-modifying: the block must stop)

@@ -71,3 +71,11 @@ export const U_INCDEC64_JCC = 37; // as U_INCDEC64
 // that the fast loop's case for the common form stays short. Same record layout.
 export const U_LOAD32_A32 = 38;
 export const U_STORE32_A32 = 39;
+// Memory forms that only the fast loop takes (runUops runs their closure), 32-bit addressing
+// only (buildBlock turns UF_EA64 ones back into U_CLOSURE). Memory records.
+export const U_LOADX8 = 40; // MOVZX/MOVSX r32/r64, m8: g has UF_SIGNED, UF_OS64
+export const U_LOADX16 = 41; // MOVZX/MOVSX r32/r64, m16
+export const U_ALU_M32 = 42; // a = the register word; ALU op in g bits 12..15, UF_MEMDST, UF_WRITE
+export const UF_SIGNED = 1 << 10; // U_LOADX*: sign-extend
+export const UF_MEMDST = 1 << 16; // U_ALU_M32: the memory operand is the destination (op mem, reg)
+export const UF_WRITE = 1 << 17; // U_ALU_M32: the result is written (not CMP/TEST)
