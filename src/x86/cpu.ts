@@ -114,7 +114,7 @@ const MAX_BLOCK_INSNS = 64;
 const EMPTY_UOPS = new Int32Array(0);
 /** The micro-op kinds runFast() takes (1); the rest go straight to runUops' full switch. */
 const FAST_UOPS = new Uint8Array(64);
-for (let k = 1; k <= 42; k++) if (k !== 5 && k !== 6) FAST_UOPS[k] = 1; // all but ALU_RR32/RI32 (alu())
+for (let k = 1; k <= 44; k++) if (k !== 5 && k !== 6) FAST_UOPS[k] = 1; // all but ALU_RR32/RI32 (alu())
 const CC_ADD32 = (CC_ADD << 2) | 2;
 const CC_SUB32 = (CC_SUB << 2) | 2;
 const CC_LOGIC32 = (CC_LOGIC << 2) | 2;
@@ -1041,6 +1041,14 @@ export class Cpu {
         return -1;
       }
     };
+    // With the block compiler off (it traces through calls itself and reads blocks as contiguous
+    // code), a direct CALL to the block's own page continues the block at its target, and the
+    // callee's RET continues it after the call when it pops what the call pushed (uops.ts
+    // U_CALL32_IN, U_RET32_PRED): a loop that calls a small function is one block. One level.
+    const followCalls = this.jitThreshold === 0 && !code64;
+    let retOff = -1; // inside a followed callee: where the block goes on after its RET
+    let retAddr = 0; // and the return address that RET must pop
+    let followed = false;
     while (block.fns.length < MAX_BLOCK_INSNS) {
       const first = block.fns.length === 0;
       const savedVec = this.pendingVector;
@@ -1068,9 +1076,38 @@ export class Cpu {
       block.insns?.push(Object.assign(new Insn(), d));
       offs.push(off);
       off += d.len;
-      if (d.entry!.endsBlock) break;
+      let ends = d.entry!.endsBlock;
+      if (ends && followCalls) {
+        const last = block.fns.length - 1;
+        const q = last * U.UOP_STRIDE;
+        if (UOP[0] === U.U_CALL32 && retOff < 0 && ((lin + ((UOP[2] - ripLo) | 0)) & ~0xfff) === curPage) {
+          const call = block.fns[last];
+          block.fns[last] = () => (call() === 1 ? 0 : 1); // it pushed; the block goes on at the target
+          if (this.microOps) uops[q] = U.U_CALL32_IN;
+          retAddr = UOP[1];
+          retOff = off;
+          off = (UOP[2] - ripLo) | 0;
+          ends = false;
+          followed = true;
+        } else if (UOP[0] === U.U_RET32 && retOff >= 0) {
+          const ret = block.fns[last];
+          const expected = retAddr;
+          // Returned where the call left off: go on; anywhere else: a branch there.
+          block.fns[last] = () => (ret() === 1 && s[S.RIP_LO] === expected ? 0 : 1);
+          if (this.microOps) {
+            uops[q] = U.U_RET32_PRED;
+            uops[q + 1] = expected;
+          }
+          off = retOff;
+          retOff = -1;
+          ends = false;
+        }
+      }
+      if (ends) break;
       if (((lin + off) & ~0xfff) !== curPage) break;
     }
+    // The block compiler reads blocks as contiguous code: never hand it one that follows a call.
+    if (followed) block.insns = null;
     offs.push(off);
     block.n = block.fns.length;
     block.offs = Int32Array.from(offs);
@@ -2320,6 +2357,26 @@ export class Cpu {
               continue;
             }
             s[32 /* RIP_LO */] = v; s[33 /* RIP_HI */] = h;
+            break;
+          }
+          case 43 /* U_CALL32_IN */: {
+            // U_CALL32's push; the block goes on at the target (the next record).
+            const n = (s[8] - 4) | 0;
+            const k = ((n >>> 12) ^ (n >>> 26)) & TLB_MASK;
+            if ((flat & (1 << 2) /* bit SEG_SS */) === 0 || (n & 3) !== 0 || tagHi[k] !== 0 || tagW[k] !== (n & ~0xfff)) { code = 3; break block; }
+            i32[(phys[k] + (n & 0xfff)) >>> 2] = u[p + 1];
+            s[8] = n; s[9] = 0;
+            continue;
+          }
+          case 44 /* U_RET32_PRED */: {
+            // U_RET32; when it pops the address the followed call pushed, the block goes on.
+            const n = s[8];
+            const k = ((n >>> 12) ^ (n >>> 26)) & TLB_MASK;
+            if ((flat & (1 << 2) /* bit SEG_SS */) === 0 || (n & 3) !== 0 || tagHi[k] !== 0 || tagR[k] !== (n & ~0xfff)) { code = 3; break block; }
+            const v = i32[(phys[k] + (n & 0xfff)) >>> 2];
+            s[8] = (n + 4) | 0; s[9] = 0;
+            if (v === u[p + 1]) continue;
+            s[32 /* RIP_LO */] = v;
             break;
           }
           case 31 /* U_END */:

@@ -86,7 +86,7 @@ function genProgram(mode: 32 | 64, seed: number): Uint8Array {
     const w = mode === 64 && (r() & 1) === 1;
     const d = pick(regs);
     const src = pick([...regs, 3, 6]);
-    switch (r() % 19) {
+    switch (r() % 20) {
       case 0: case 1: // ALU r, r
         rex(w, src, d); out.push(pick(aluOps), 0xc0 | ((src & 7) << 3) | (d & 7)); break;
       case 2: // ALU r, imm8 / imm32 (83 / 81 /op)
@@ -176,6 +176,11 @@ function genProgram(mode: 32 | 64, seed: number): Uint8Array {
         }
         break;
       }
+      case 18: // CALL f whose f moves its return address on by 2: the RET does not return after
+        // the call (a block that followed the call must branch where it popped):
+        // call f; inc eax (skipped); jmp end; f: add dword [esp], 2; ret; end:
+        out.push(0xe8, 4, 0, 0, 0, 0xff, 0xc0, 0xeb, 5, 0x83, 0x04, 0x24, 0x02, 0xc3);
+        break;
       case 15: // a store into the code stream ahead (self-modifying: the block must stop)
         if (mode === 32 && (r() % 4) === 0) {
           // mov dword [abs], imm32 over the next 4 bytes: 4 NOPs become 4 x INC EAX

@@ -79,3 +79,8 @@ export const U_ALU_M32 = 42; // a = the register word; ALU op in g bits 12..15, 
 export const UF_SIGNED = 1 << 10; // U_LOADX*: sign-extend
 export const UF_MEMDST = 1 << 16; // U_ALU_M32: the memory operand is the destination (op mem, reg)
 export const UF_WRITE = 1 << 17; // U_ALU_M32: the result is written (not CMP/TEST)
+// Calls followed inside a block (interpreter only: buildBlock with the block compiler off, 32-bit
+// code): the CALL pushes and the block goes on at the target; the callee's RET goes on after the
+// call if it pops the address the call pushed, else it is a branch to what it popped.
+export const U_CALL32_IN = 43; // a = return address, b = target (as U_CALL32)
+export const U_RET32_PRED = 44; // a = the return address expected
