@@ -159,7 +159,10 @@ export class Block {
   readonly fns: (() => number)[] = [];
   /** Micro-op records, UOP_STRIDE words per instruction (uops.ts). */
   uops: Int32Array = EMPTY_UOPS;
-  /** offs[i]: byte offset of instruction i from the block start; offs[n]: the block's length. */
+  /**
+   * offs[i]: instruction i's address minus the block's start (negative or out of order when the
+   * block follows a call, see buildBlock); offs[n]: where the block falls through to, likewise.
+   */
   offs: Int32Array = new Int32Array(0);
   /** Successors seen last time (block linking), valid while linkGen equals the CPU's tlbGen. */
   succA: Block | null = null;
