@@ -78,6 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/time.h>
 #include <ucontext.h>
@@ -543,8 +544,21 @@ static void run_case(const struct case_in *c, struct case_out *o) {
   memcpy(prev_diffs, o->diffs, sizeof prev_diffs);
 }
 
+/*
+ * CODE, DATA and STACK are fixed mappings (MAP_FIXED_NOREPLACE), and the kernel places even a
+ * static binary's heap at random across a range that covers them (once in a CI run: "mmap
+ * DATA: File exists"). So the harness runs without address randomization: it re-executes
+ * itself once with ADDR_NO_RANDOMIZE, and goes on as it is if the system refuses.
+ */
+static void without_randomization(char **argv) {
+  int persona = personality(0xffffffff);
+  if (persona == -1 || (persona & ADDR_NO_RANDOMIZE) != 0) return;
+  if (personality((unsigned long)persona | ADDR_NO_RANDOMIZE) == -1) return;
+  execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv) {
-  (void)argv;
+  without_randomization(argv);
   setup();
   if (argc > 1) { /* self-check: prints the layout and exits */
     printf("harness %d-bit: CODE=%#x DATA=%#x STACK=%#x in=%u out=%u\n", (int)(sizeof(void *) * 8),
