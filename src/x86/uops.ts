@@ -8,9 +8,9 @@
  * stays the reference semantics for every instruction and the only path for single-stepping.
  *
  * Invariants:
- * - compile.ts writes a record (into UOP) only next to the closure fast path it mirrors, and the
- *   case in cpu.ts does exactly what that closure does, in the same order (every access that can
- *   fault before any register or flag write).
+ * - compile.ts writes a record (into UOP) only next to the closure it mirrors, and the case in
+ *   cpu.ts does exactly what that closure does, in the same order (every access that can fault
+ *   before any register or flag write); the closure stays the reference.
  * - runFast either finishes a record or leaves it wholly undone (no state written) and hands it
  *   to runUops: it never faults and never calls out.
  * - Record i belongs to instruction i: the run loop's instruction index is the fault index.
